@@ -1,0 +1,1 @@
+//! Lambda@Edge event records (filled in by the runtime work).

@@ -1,0 +1,378 @@
+// ledge's Node.js bootstrap: the init phase loads the handler once, then invocations are served
+// one at a time over the Unix socket named by LEDGE_SOCKET.
+//
+// Frames ledge -> worker: u32 LE length, then JSON {"id", "deadline" (epoch ms), "event"}.
+// Frames worker -> ledge: u32 LE length, then u8 kind, u32 LE max RSS in KiB, u32 LE log length,
+// the captured log text (UTF-8) and the body (JSON). Kinds: I init done, X init error,
+// R result, E function error, F fatal error (the worker exits after sending it).
+//
+// The function's console and process.stdout/stderr writes are captured here and travel in the
+// reply frame, so the real stdout/stderr stay free for output of native code and children.
+'use strict';
+
+const net = require('node:net');
+const fs = require('node:fs');
+const path = require('node:path');
+const util = require('node:util');
+
+const env = process.env;
+const LOG_CAP = Number(env.LEDGE_LOG_CAP) || 262144;
+const KIND = { I: 0x49, X: 0x58, R: 0x52, E: 0x45, F: 0x46 };
+
+let logParts = [];
+let logBytes = 0;
+let logTruncated = false;
+let currentId = 'undefined';
+
+function appendLog(text) {
+  if (logBytes >= LOG_CAP) {
+    logTruncated = true;
+    return;
+  }
+  if (logBytes + text.length > LOG_CAP) {
+    text = text.slice(0, LOG_CAP - logBytes);
+    logTruncated = true;
+  }
+  logParts.push(text);
+  logBytes += text.length;
+}
+
+function takeLogs() {
+  let text = logParts.length === 1 ? logParts[0] : logParts.join('');
+  if (logTruncated) {
+    if (text.length > 0 && !text.endsWith('\n')) text += '\n';
+    text += '[ledge] log output truncated: more than ' + LOG_CAP + ' bytes in one invocation\n';
+  }
+  logParts = [];
+  logBytes = 0;
+  logTruncated = false;
+  return text;
+}
+
+function consoleLine(level) {
+  return function (...args) {
+    const message = util.format(...args).replace(/\n/g, '\r');
+    appendLog(`${new Date().toISOString()}\t${currentId}\t${level}\t${message}\n`);
+  };
+}
+
+console.log = consoleLine('INFO');
+console.info = consoleLine('INFO');
+console.warn = consoleLine('WARN');
+console.error = consoleLine('ERROR');
+console.debug = consoleLine('DEBUG');
+console.trace = consoleLine('TRACE');
+
+function captureWrite(chunk, encoding, callback) {
+  appendLog(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+  const cb = typeof encoding === 'function' ? encoding : callback;
+  if (typeof cb === 'function') process.nextTick(cb);
+  return true;
+}
+process.stdout.write = captureWrite;
+process.stderr.write = captureWrite;
+
+// ---- errors -------------------------------------------------------------------------------
+
+class RuntimeError extends Error {
+  constructor(type, message) {
+    super(message);
+    this.name = type;
+  }
+}
+
+function errorType(err) {
+  if (err instanceof Error) return err.name || (err.constructor && err.constructor.name) || 'Error';
+  return typeof err;
+}
+
+function errorMessage(err) {
+  if (err instanceof Error) return String(err.message);
+  if (typeof err === 'string') return err;
+  try {
+    return JSON.stringify(err);
+  } catch (_) {
+    return String(err);
+  }
+}
+
+function stackLines(err) {
+  if (err instanceof Error && typeof err.stack === 'string') return err.stack.split('\n');
+  return [];
+}
+
+// The body of the Invoke response (key "trace").
+function invokeErrorJson(err) {
+  return JSON.stringify({
+    errorType: errorType(err),
+    errorMessage: errorMessage(err),
+    trace: stackLines(err),
+  });
+}
+
+// The copy written to the function log (own properties, "code", and key "stack").
+function logErrorJson(err) {
+  const out = { errorType: errorType(err), errorMessage: errorMessage(err) };
+  if (err instanceof Error) {
+    if (err.code !== undefined) out.code = err.code;
+    for (const key of Object.keys(err)) {
+      if (!(key in out) && key !== 'stack') out[key] = err[key];
+    }
+  }
+  out.stack = stackLines(err);
+  try {
+    return JSON.stringify(out);
+  } catch (_) {
+    return JSON.stringify({ errorType: out.errorType, errorMessage: out.errorMessage, stack: out.stack });
+  }
+}
+
+function logError(prefix, err) {
+  appendLog(`${new Date().toISOString()}\t${currentId}\tERROR\t${prefix} \t${logErrorJson(err)}\n`);
+}
+
+// ---- transport ----------------------------------------------------------------------------
+
+const socket = net.createConnection(env.LEDGE_SOCKET);
+let inbox = Buffer.alloc(0);
+let ready = false;
+let pending = [];
+let invocation = null;
+
+function maxRssKib() {
+  try {
+    return process.resourceUsage().maxRSS >>> 0;
+  } catch (_) {
+    return 0;
+  }
+}
+
+function send(kind, body, done) {
+  const logs = Buffer.from(takeLogs(), 'utf8');
+  const payload = Buffer.from(body, 'utf8');
+  const frame = Buffer.allocUnsafe(4 + 9 + logs.length + payload.length);
+  frame.writeUInt32LE(9 + logs.length + payload.length, 0);
+  frame.writeUInt8(kind, 4);
+  frame.writeUInt32LE(maxRssKib(), 5);
+  frame.writeUInt32LE(logs.length, 9);
+  logs.copy(frame, 13);
+  payload.copy(frame, 13 + logs.length);
+  socket.write(frame, done);
+}
+
+socket.on('data', (chunk) => {
+  inbox = inbox.length === 0 ? chunk : Buffer.concat([inbox, chunk]);
+  while (inbox.length >= 4) {
+    const len = inbox.readUInt32LE(0);
+    if (inbox.length < 4 + len) break;
+    const body = inbox.toString('utf8', 4, 4 + len);
+    inbox = inbox.subarray(4 + len);
+    const request = JSON.parse(body);
+    if (ready) invoke(request);
+    else pending.push(request);
+  }
+});
+// ledge went away (or closed this worker): nothing more to serve.
+socket.on('close', () => process.exit(0));
+socket.on('error', () => process.exit(0));
+
+// ---- handler loading (the init phase) -----------------------------------------------------
+
+function isFile(p) {
+  try {
+    return fs.statSync(p).isFile();
+  } catch (_) {
+    return false;
+  }
+}
+
+function nearestPackageIsModule(file, root) {
+  let dir = path.dirname(file);
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (isFile(pj)) {
+      try {
+        return JSON.parse(fs.readFileSync(pj, 'utf8')).type === 'module';
+      } catch (_) {
+        return false;
+      }
+    }
+    if (dir === root || dir === path.dirname(dir)) return false;
+    dir = path.dirname(dir);
+  }
+}
+
+async function loadModule(file, esm) {
+  if (esm) {
+    const { pathToFileURL } = require('node:url');
+    return import(pathToFileURL(file).href);
+  }
+  return require(file);
+}
+
+async function loadHandler() {
+  const handler = env._HANDLER || '';
+  const root = env.LAMBDA_TASK_ROOT;
+  if (handler.includes('..')) {
+    throw new RuntimeError(
+      'Runtime.MalformedHandlerName',
+      `'${handler}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`,
+    );
+  }
+  const slash = handler.lastIndexOf('/');
+  const dir = handler.slice(0, slash + 1);
+  const rest = handler.slice(slash + 1);
+  const dot = rest.indexOf('.');
+  if (dot < 1 || dot === rest.length - 1) throw new RuntimeError('Runtime.MalformedHandlerName', 'Bad handler');
+  const moduleName = rest.slice(0, dot);
+  const exportPath = rest.slice(dot + 1).split('.');
+  const base = path.resolve(root, dir, moduleName);
+
+  let file = null;
+  let esm = false;
+  if (isFile(base)) {
+    file = base;
+    esm = base.endsWith('.mjs');
+  } else if (isFile(base + '.js')) {
+    file = base + '.js';
+    esm = nearestPackageIsModule(file, root);
+  } else if (isFile(base + '.mjs')) {
+    file = base + '.mjs';
+    esm = true;
+  } else if (isFile(base + '.cjs')) {
+    file = base + '.cjs';
+  }
+  if (file === null) {
+    throw new RuntimeError(
+      'Runtime.ImportModuleError',
+      `Error: Cannot find module '${dir}${moduleName}'\nRequire stack:\n- ${__filename}`,
+    );
+  }
+
+  let mod;
+  try {
+    mod = await loadModule(file, esm);
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      throw new RuntimeError('Runtime.UserCodeSyntaxError', `${err.name}: ${err.message}`);
+    }
+    if (err && (err.code === 'MODULE_NOT_FOUND' || err.code === 'ERR_MODULE_NOT_FOUND')) {
+      throw new RuntimeError('Runtime.ImportModuleError', `Error: ${err.message}`);
+    }
+    throw err;
+  }
+
+  let target = mod;
+  for (const key of exportPath) {
+    target = target == null ? undefined : target[key];
+  }
+  if (target === undefined) {
+    throw new RuntimeError('Runtime.HandlerNotFound', `${rest} is undefined or not exported`);
+  }
+  if (typeof target !== 'function') {
+    throw new RuntimeError('Runtime.HandlerNotFound', `${rest} is not a function`);
+  }
+  return target;
+}
+
+// ---- invocations --------------------------------------------------------------------------
+
+let handlerFn = null;
+
+function invoke(request) {
+  currentId = request.id;
+  const deadline = request.deadline;
+  const state = { done: false };
+  invocation = state;
+
+  const finish = (err, result, viaCallback) => {
+    if (state.done) return;
+    state.done = true;
+    if (viaCallback && context.callbackWaitsForEmptyEventLoop) {
+      // Reply once the event loop is empty, as Lambda does: our own socket must not count.
+      socket.unref();
+      process.once('beforeExit', () => {
+        socket.ref();
+        reply(err, result);
+      });
+    } else {
+      reply(err, result);
+    }
+  };
+
+  const context = {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: env.LEDGE_FUNCTION_ARN,
+    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    awsRequestId: request.id,
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+    identity: undefined,
+    clientContext: undefined,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: (err, result) => finish(err, result, true),
+    succeed: (result) => finish(null, result, true),
+    fail: (err) => finish(err == null ? 'handled' : err, undefined, true),
+  };
+  const callback = (err, result) => finish(err, result, true);
+
+  let returned;
+  try {
+    returned = handlerFn(request.event, context, callback);
+  } catch (err) {
+    finish(err, undefined, false);
+    return;
+  }
+  if (returned && typeof returned.then === 'function') {
+    returned.then(
+      (result) => finish(null, result, false),
+      (err) => finish(err == null ? new Error('Rejected with ' + String(err)) : err, undefined, false),
+    );
+  }
+}
+
+function reply(err, result) {
+  invocation = null;
+  if (err != null) {
+    logError('Invoke Error', err);
+    send(KIND.E, invokeErrorJson(err));
+    return;
+  }
+  let body;
+  try {
+    body = JSON.stringify(result === undefined ? null : result);
+  } catch (e) {
+    const marshal = new RuntimeError('Runtime.MarshalError', 'Unable to stringify response body: ' + e.message);
+    logError('Invoke Error', marshal);
+    send(KIND.E, invokeErrorJson(marshal));
+    return;
+  }
+  send(KIND.R, body === undefined ? 'null' : body);
+}
+
+// An error outside the handler's promise chain ends the environment, as in Lambda.
+function fatal(prefix, err) {
+  logError(prefix, err);
+  const type = prefix === 'Unhandled Promise Rejection' ? 'Runtime.UnhandledPromiseRejection' : errorType(err);
+  const body = JSON.stringify({ errorType: type, errorMessage: errorMessage(err), trace: stackLines(err) });
+  send(invocation ? KIND.F : KIND.X, body, () => process.exit(129));
+}
+process.on('uncaughtException', (err) => fatal('Uncaught Exception', err));
+process.on('unhandledRejection', (err) => fatal('Unhandled Promise Rejection', err));
+
+loadHandler().then(
+  (fn) => {
+    handlerFn = fn;
+    ready = true;
+    send(KIND.I, '');
+    const queued = pending;
+    pending = [];
+    for (const request of queued) invoke(request);
+  },
+  (err) => {
+    logError('Uncaught Exception', err);
+    send(KIND.X, invokeErrorJson(err));
+  },
+);

@@ -1,0 +1,263 @@
+# ledge's Python bootstrap: the init phase imports the handler once, then invocations are served
+# one at a time over the Unix socket named by LEDGE_SOCKET.
+#
+# Frames ledge -> worker: u32 LE length, then JSON {"id", "deadline" (epoch ms), "event"}.
+# Frames worker -> ledge: u32 LE length, then u8 kind, u32 LE max RSS in KiB, u32 LE log length,
+# the captured log text (UTF-8) and the body (JSON). Kinds: I init done, X init error,
+# R result, E function error, F fatal error (the worker exits after sending it).
+#
+# print() and the logging module are captured here and travel in the reply frame, so the real
+# stdout/stderr stay free for output of native code and child processes.
+import io
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+_env = os.environ
+_LOG_CAP = int(_env.get("LEDGE_LOG_CAP") or 262144)
+_HEADER = struct.Struct("<IBII")
+_NBSP = "\u00a0"
+
+
+class _Logs:
+    """The log text of the running invocation, capped."""
+
+    __slots__ = ("parts", "size", "truncated", "request_id")
+
+    def __init__(self):
+        self.parts = []
+        self.size = 0
+        self.truncated = False
+        self.request_id = None
+
+    def append(self, text):
+        if self.size >= _LOG_CAP:
+            self.truncated = True
+            return
+        if self.size + len(text) > _LOG_CAP:
+            text = text[: _LOG_CAP - self.size]
+            self.truncated = True
+        self.parts.append(text)
+        self.size += len(text)
+
+    def take(self):
+        text = "".join(self.parts)
+        if self.truncated:
+            if text and not text.endswith("\n"):
+                text += "\n"
+            text += "[ledge] log output truncated: more than %d bytes in one invocation\n" % _LOG_CAP
+        self.parts = []
+        self.size = 0
+        self.truncated = False
+        return text
+
+
+_logs = _Logs()
+
+
+class _Capture(io.TextIOBase):
+    """Stands in for sys.stdout and sys.stderr."""
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        _logs.append(s)
+        return len(s)
+
+    def writable(self):
+        return True
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+
+sys.stdout = _Capture()
+sys.stderr = _Capture()
+
+
+def _setup_logging():
+    import logging
+
+    class _LambdaHandler(logging.Handler):
+        def emit(self, record):
+            try:
+                message = self.format(record).replace("\n", "\r")
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                millis = int(record.msecs)
+                _logs.append(
+                    "[%s]\t%s.%03dZ\t%s\t%s\n"
+                    % (record.levelname, stamp, millis, _logs.request_id, message)
+                )
+            except Exception:
+                self.handleError(record)
+
+    root = logging.getLogger()
+    root.handlers[:] = [_LambdaHandler()]
+
+
+class _FaultError(Exception):
+    def __init__(self, error_type, message):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+
+class LambdaContext:
+    """Lambda's context object."""
+
+    __slots__ = ("aws_request_id", "_deadline_ms")
+
+    function_name = _env.get("AWS_LAMBDA_FUNCTION_NAME")
+    function_version = _env.get("AWS_LAMBDA_FUNCTION_VERSION")
+    invoked_function_arn = _env.get("LEDGE_FUNCTION_ARN")
+    memory_limit_in_mb = int(_env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or 128)
+    log_group_name = _env.get("AWS_LAMBDA_LOG_GROUP_NAME")
+    log_stream_name = _env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+    identity = None
+    client_context = None
+
+    def __init__(self, request_id, deadline_ms):
+        self.aws_request_id = request_id
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+
+def _load_handler():
+    handler = _env.get("_HANDLER") or ""
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError as e:
+        raise _FaultError("Runtime.MalformedHandlerName", "Bad handler '%s': %s" % (handler, e))
+    modname = modname.replace("/", ".")
+    if modname in sys.builtin_module_names:
+        raise _FaultError(
+            "Runtime.BuiltInModuleConflict", "Cannot use built-in module %s as a handler module" % modname
+        )
+    import importlib
+
+    try:
+        module = importlib.import_module(modname)
+    except ImportError as e:
+        raise _FaultError("Runtime.ImportModuleError", "Unable to import module '%s': %s" % (modname, e))
+    except SyntaxError as e:
+        raise _FaultError("Runtime.UserCodeSyntaxError", "Syntax error in module '%s': %s" % (modname, e))
+    fn = getattr(module, fname, None)
+    if fn is None:
+        raise _FaultError("Runtime.HandlerNotFound", "Handler '%s' missing on module '%s'" % (fname, modname))
+    return fn
+
+
+def _error_body(exc, request_id, frames):
+    if isinstance(exc, _FaultError):
+        body = {"errorMessage": exc.message, "errorType": exc.error_type, "stackTrace": []}
+    else:
+        body = {"errorMessage": str(exc), "errorType": type(exc).__name__, "stackTrace": frames}
+    if request_id is not None:
+        body["requestId"] = request_id
+    return json.dumps(body)
+
+
+def _log_exception(exc, frames):
+    if isinstance(exc, _FaultError):
+        first = "[ERROR] %s: %s" % (exc.error_type, exc.message)
+    else:
+        first = "[ERROR] %s: %s" % (type(exc).__name__, exc)
+    lines = [first, "Traceback (most recent call last):"]
+    for frame in frames:
+        for line in frame.rstrip("\n").split("\n"):
+            stripped = line.lstrip(" ")
+            lines.append(_NBSP * (len(line) - len(stripped)) + stripped)
+    _logs.append("\r".join(lines) + "\n")
+
+
+def _frames(tb):
+    import traceback
+
+    return traceback.format_list(traceback.extract_tb(tb))
+
+
+def _max_rss_kib():
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss & 0xFFFFFFFF
+    except Exception:
+        return 0
+
+
+def main():
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(_env["LEDGE_SOCKET"])
+    sendall = sock.sendall
+    recv_into = sock.recv_into
+
+    def send(kind, body):
+        logs = _logs.take().encode("utf-8", "replace")
+        payload = body.encode("utf-8")
+        sendall(
+            _HEADER.pack(9 + len(logs) + len(payload), kind, _max_rss_kib(), len(logs)) + logs + payload
+        )
+
+    def recv_exact(n):
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = recv_into(view[got:])
+            if k == 0:
+                sys.exit(0)
+            got += k
+        return buf
+
+    task_root = _env.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    sys.path.insert(0, task_root)
+    _setup_logging()
+    try:
+        handler = _load_handler()
+    except BaseException as e:
+        frames = [] if isinstance(e, _FaultError) else _frames(e.__traceback__.tb_next)
+        _log_exception(e, frames)
+        send(0x58, _error_body(e, None, frames))
+        return
+    send(0x49, "")
+
+    loads = json.loads
+    dumps = json.dumps
+    while True:
+        (n,) = struct.unpack("<I", recv_exact(4))
+        request = loads(recv_exact(n))
+        request_id = request["id"]
+        _logs.request_id = request_id
+        context = LambdaContext(request_id, request["deadline"])
+        try:
+            result = handler(request["event"], context)
+        except MemoryError as e:
+            frames = _frames(e.__traceback__.tb_next)
+            _log_exception(e, frames)
+            body = json.dumps(
+                {"errorMessage": "Runtime exited with error: out of memory", "errorType": "Runtime.OutOfMemory"}
+            )
+            send(0x46, body)
+            os._exit(137)
+        except Exception as e:
+            frames = _frames(e.__traceback__.tb_next)
+            _log_exception(e, frames)
+            send(0x45, _error_body(e, request_id, frames))
+            continue
+        try:
+            body = dumps(result)
+        except Exception as e:
+            error = _FaultError("Runtime.MarshalError", "Unable to marshal response: %s" % e)
+            _log_exception(error, [])
+            send(0x45, _error_body(error, request_id, []))
+            continue
+        send(0x52, body)
+
+
+main()
