@@ -1,0 +1,271 @@
+//! Function logs: Lambda's line formats, and delivery to a [`LogSink`] off the invoke path.
+//!
+//! # Design
+//! Each invocation produces one [`LogBatch`] (START, the function's lines, END, REPORT). The
+//! batch goes to the sink through a bounded channel with `try_send`: a slow sink loses log
+//! batches (counted in [`LogDispatcher::dropped`]) but never slows an invocation. The sink runs
+//! on its own thread, so it may block on I/O.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+/// One log event: a line as CloudWatch Logs would store it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// When ledge received the line.
+    pub timestamp: SystemTime,
+    /// The line, without its trailing newline. Multi-line entries keep `\r` between lines.
+    pub message: String,
+}
+
+/// The log lines of one invocation (or of one init phase).
+#[derive(Debug, Clone)]
+pub struct LogBatch {
+    /// Log group, `/aws/lambda/<function name>`.
+    pub log_group: Arc<str>,
+    /// Log stream of the worker, `YYYY/MM/DD/[<version>]<32 hex>`.
+    pub log_stream: Arc<str>,
+    /// The lines, in order.
+    pub lines: Vec<LogLine>,
+}
+
+impl LogBatch {
+    /// The messages joined by newlines, each line ending in `\n` (for printing).
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for line in &self.lines {
+            out.push_str(&line.message);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Receives function logs. Called on a dedicated thread, one batch at a time, in order.
+pub trait LogSink: Send + Sync + 'static {
+    /// Stores one batch. Blocking is allowed; errors are the sink's to report.
+    fn write(&self, batch: &LogBatch);
+}
+
+/// Appends log lines to one file per log group under a directory:
+/// `<dir>/<log group with '/' replaced by '_'>.log`, one line per event:
+/// `<ISO-8601 timestamp>\t<log stream>\t<message>`.
+#[derive(Debug)]
+pub struct FileSink {
+    dir: PathBuf,
+    lock: Mutex<()>,
+}
+
+impl FileSink {
+    /// A sink writing under `dir` (created if missing).
+    pub fn new(dir: impl Into<PathBuf>) -> io::Result<FileSink> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir)?;
+        Ok(FileSink {
+            dir,
+            lock: Mutex::new(()),
+        })
+    }
+
+    /// The file that holds a log group's lines.
+    pub fn path_for(&self, log_group: &str) -> PathBuf {
+        let name: String = log_group
+            .trim_start_matches('/')
+            .chars()
+            .map(|c| if c == '/' { '_' } else { c })
+            .collect();
+        self.dir.join(format!("{name}.log"))
+    }
+
+    fn append(&self, batch: &LogBatch) -> io::Result<()> {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path_for(&batch.log_group))?;
+        let mut buf = Vec::new();
+        for line in &batch.lines {
+            writeln!(
+                buf,
+                "{}\t{}\t{}",
+                iso8601(line.timestamp),
+                batch.log_stream,
+                line.message
+            )?;
+        }
+        file.write_all(&buf)
+    }
+}
+
+impl LogSink for FileSink {
+    fn write(&self, batch: &LogBatch) {
+        if let Err(e) = self.append(batch) {
+            tracing::warn!(error = %e, "cannot write function logs");
+        }
+    }
+}
+
+/// The sending side of the log channel, shared by every version of a runtime.
+#[derive(Debug, Clone)]
+pub(crate) struct LogDispatcher {
+    tx: Option<mpsc::Sender<Arc<LogBatch>>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl LogDispatcher {
+    /// Starts the sink thread, or a dispatcher that discards when there is no sink.
+    pub(crate) fn start(sink: Option<Arc<dyn LogSink>>, capacity: usize) -> io::Result<Self> {
+        let dropped = Arc::new(AtomicU64::new(0));
+        let Some(sink) = sink else {
+            return Ok(LogDispatcher { tx: None, dropped });
+        };
+        let (tx, mut rx) = mpsc::channel::<Arc<LogBatch>>(capacity.max(1));
+        std::thread::Builder::new()
+            .name("ledge-function-logs".to_string())
+            .spawn(move || {
+                while let Some(batch) = rx.blocking_recv() {
+                    sink.write(&batch);
+                }
+            })?;
+        Ok(LogDispatcher {
+            tx: Some(tx),
+            dropped,
+        })
+    }
+
+    /// Hands a batch to the sink without waiting.
+    pub(crate) fn send(&self, batch: Arc<LogBatch>) {
+        if let Some(tx) = &self.tx {
+            if tx.try_send(batch).is_err() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Batches lost because the sink fell behind.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// `START RequestId: <id> Version: <version>`
+pub(crate) fn start_line(request_id: &str, version: &str) -> String {
+    format!("START RequestId: {request_id} Version: {version}")
+}
+
+/// `END RequestId: <id>`
+pub(crate) fn end_line(request_id: &str) -> String {
+    format!("END RequestId: {request_id}")
+}
+
+/// Lambda's REPORT line, tab separated, with a trailing tab.
+pub(crate) fn report_line(
+    request_id: &str,
+    duration: Duration,
+    memory_mb: u32,
+    max_memory_used_mb: u32,
+    init: Option<Duration>,
+) -> String {
+    let ms = duration.as_secs_f64() * 1000.0;
+    let billed = (ms.ceil() as u64).max(1);
+    let mut line = format!(
+        "REPORT RequestId: {request_id}\tDuration: {ms:.2} ms\tBilled Duration: {billed} ms\tMemory Size: {memory_mb} MB\tMax Memory Used: {max_memory_used_mb} MB\t"
+    );
+    if let Some(init) = init {
+        line.push_str(&format!(
+            "Init Duration: {:.2} ms\t",
+            init.as_secs_f64() * 1000.0
+        ));
+    }
+    line
+}
+
+/// `<timestamp> <id> Task timed out after <s> seconds`
+pub(crate) fn timeout_line(now: SystemTime, request_id: &str, timeout: Duration) -> String {
+    format!(
+        "{} {request_id} Task timed out after {:.2} seconds",
+        iso8601(now),
+        timeout.as_secs_f64()
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`
+pub fn iso8601(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// A new log stream name, `YYYY/MM/DD/[<version>]<32 hex>`.
+pub(crate) fn log_stream_name(version: &str) -> String {
+    let days = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}/{m:02}/{d:02}/[{version}]{}",
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's `civil_from_days`.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_iso8601_utc_with_millis() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_741_083_300_123);
+        assert_eq!(iso8601(t), "2025-03-04T10:15:00.123Z");
+        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn report_line_matches_lambda() {
+        let line = report_line(
+            "r-1",
+            Duration::from_micros(15_740),
+            128,
+            40,
+            Some(Duration::from_micros(120_500)),
+        );
+        assert_eq!(
+            line,
+            "REPORT RequestId: r-1\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 120.50 ms\t"
+        );
+        let warm = report_line("r-2", Duration::from_micros(300), 256, 50, None);
+        assert!(
+            warm.ends_with("Billed Duration: 1 ms\tMemory Size: 256 MB\tMax Memory Used: 50 MB\t")
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! The [`Runtime`]: loads function versions and owns what they share on this node.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::{Language, RuntimeConfig};
+use crate::error::{LoadError, ThrottleScope};
+use crate::function::{Admission, FunctionHandle};
+use crate::limits;
+use crate::logs::LogDispatcher;
+use crate::package::PackageStore;
+use crate::worker::VersionInfo;
+
+const BOOTSTRAP_JS: &str = include_str!("bootstrap/bootstrap.js");
+const BOOTSTRAP_PY: &str = include_str!("bootstrap/bootstrap.py");
+
+/// Environment variables Lambda reserves; a function may not set them.
+const RESERVED_ENV: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
+/// Runs function versions in worker processes on this node.
+///
+/// Create one per process with [`Runtime::new`] (inside a tokio runtime), then
+/// [`load`](Runtime::load) each version and keep the returned handle. Dropping the runtime
+/// stops every idle worker; busy workers stop when their invocation ends.
+#[derive(Debug)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: RuntimeConfig,
+    store: PackageStore,
+    bootstrap_js: PathBuf,
+    bootstrap_py: PathBuf,
+    sock_dir: PathBuf,
+    tmp_root: PathBuf,
+    node_limit: Arc<Admission>,
+    logs: LogDispatcher,
+    worker_ids: Arc<AtomicU64>,
+    versions: Mutex<Vec<Weak<FunctionHandle>>>,
+    users: Mutex<HashMap<(String, String), u32>>,
+    interpreters: Mutex<HashMap<PathBuf, PathBuf>>,
+    privileged: bool,
+}
+
+impl Runtime {
+    /// Prepares the data directory, writes the bootstraps and starts the idle-worker reaper.
+    /// Must be called within a tokio runtime.
+    pub fn new(config: RuntimeConfig) -> std::io::Result<Runtime> {
+        let data = config.data_dir.clone();
+        fs::create_dir_all(&data)?;
+        let privileged = config.drop_privileges && limits::is_root();
+        // Workers of other uids must traverse the data directory, never list it.
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o711))?;
+        let runtime_dir = data.join("bootstrap");
+        fs::create_dir_all(&runtime_dir)?;
+        fs::set_permissions(&runtime_dir, fs::Permissions::from_mode(0o755))?;
+        let bootstrap_js = runtime_dir.join("bootstrap.js");
+        let bootstrap_py = runtime_dir.join("bootstrap.py");
+        for (path, text) in [(&bootstrap_js, BOOTSTRAP_JS), (&bootstrap_py, BOOTSTRAP_PY)] {
+            if fs::read_to_string(path).ok().as_deref() != Some(text) {
+                let tmp = path.with_extension("tmp");
+                fs::write(&tmp, text)?;
+                fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644))?;
+                fs::rename(&tmp, path)?;
+            }
+        }
+        let sock_dir = data.join("sock");
+        let tmp_root = data.join("tmp");
+        for dir in [&sock_dir, &tmp_root] {
+            fs::create_dir_all(dir)?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o711))?;
+        }
+        let store = PackageStore::new(&data, config.package_limits.clone())?;
+        let logs = LogDispatcher::start(config.log_sink.clone(), config.log_channel_capacity)?;
+        let node_limit = Arc::new(Admission::new(
+            config.node_concurrency,
+            config.node_queue,
+            ThrottleScope::Node,
+        ));
+        let inner = Arc::new(Inner {
+            store,
+            bootstrap_js,
+            bootstrap_py,
+            sock_dir,
+            tmp_root,
+            node_limit,
+            logs,
+            worker_ids: Arc::new(AtomicU64::new(1)),
+            versions: Mutex::new(Vec::new()),
+            users: Mutex::new(HashMap::new()),
+            interpreters: Mutex::new(HashMap::new()),
+            privileged,
+            config,
+        });
+        tokio::spawn(reap(Arc::downgrade(&inner)));
+        Ok(Runtime { inner })
+    }
+
+    /// The configuration this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Log batches lost because the log sink fell behind.
+    pub fn dropped_log_batches(&self) -> u64 {
+        self.inner.logs.dropped()
+    }
+
+    /// Loads a function version: checks the runtime and its interpreter, unpacks the package
+    /// and prepares the version's `/tmp`. No worker starts until the first invocation or
+    /// [`FunctionHandle::prewarm`].
+    pub async fn load(&self, spec: crate::FunctionSpec) -> Result<Arc<FunctionHandle>, LoadError> {
+        let inner = &self.inner;
+        let language = crate::Language::of(&spec.runtime)
+            .ok_or_else(|| LoadError::UnsupportedRuntime(spec.runtime.clone()))?;
+        if !(128..=10_240).contains(&spec.memory_mb) {
+            return Err(LoadError::InvalidConfig(format!(
+                "1 validation error detected: Value '{}' at 'memorySize' failed to satisfy constraint: Member must have value between 128 and 10240",
+                spec.memory_mb
+            )));
+        }
+        if spec.timeout.is_zero() || spec.timeout > Duration::from_secs(900) {
+            return Err(LoadError::InvalidConfig(
+                "1 validation error detected: Value at 'timeout' failed to satisfy constraint: Member must have value between 1 and 900".to_string(),
+            ));
+        }
+        let reserved: Vec<&str> = spec
+            .env
+            .keys()
+            .filter(|k| RESERVED_ENV.contains(&k.as_str()))
+            .map(String::as_str)
+            .collect();
+        if !reserved.is_empty() {
+            return Err(LoadError::InvalidConfig(format!(
+                "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {}",
+                reserved.join(", ")
+            )));
+        }
+        let interpreter = self.resolve_interpreter(&spec.runtime, language).await?;
+        let user = if inner.privileged && limits::executable_by_others(&interpreter) {
+            Some(self.user_for(&spec.name, &spec.version))
+        } else {
+            if inner.privileged {
+                tracing::warn!(
+                    interpreter = %interpreter.display(),
+                    "interpreter is not reachable by unprivileged users; workers run as root"
+                );
+            }
+            None
+        };
+
+        let store_gid = user.map(|(_, gid)| gid);
+        let code = spec.code.clone();
+        let store_inner = inner.clone();
+        let package =
+            tokio::task::spawn_blocking(move || store_inner.store.prepare(&code, store_gid))
+                .await
+                .map_err(|e| LoadError::Io(std::io::Error::other(e)))??;
+
+        let tmp_dir = inner.tmp_root.join(format!(
+            "{}-{}",
+            sanitize(&spec.name),
+            sanitize(&spec.version)
+        ));
+        fs::create_dir_all(&tmp_dir)?;
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(&tmp_dir, Some(uid), Some(gid))?;
+        }
+        fs::set_permissions(&tmp_dir, fs::Permissions::from_mode(0o700))?;
+
+        let config = &inner.config;
+        let arn = spec.arn.clone().unwrap_or_else(|| {
+            format!(
+                "arn:aws:lambda:{}:{}:function:{}:{}",
+                config.region, config.account_id, spec.name, spec.version
+            )
+        });
+        let log_group = format!("/aws/lambda/{}", spec.name);
+        let bootstrap = match language {
+            Language::Node => inner.bootstrap_js.clone(),
+            Language::Python => inner.bootstrap_py.clone(),
+        };
+        let interp_dir = interpreter
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let mut env: Vec<(String, String)> = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let task_root = package.dir.display().to_string();
+        let tmp = tmp_dir.display().to_string();
+        env.extend(
+            [
+                ("PATH", format!("{interp_dir}:/usr/local/bin:/usr/bin:/bin")),
+                ("LANG", "en_US.UTF-8".to_string()),
+                ("TZ", ":UTC".to_string()),
+                ("LAMBDA_TASK_ROOT", task_root),
+                (
+                    "LAMBDA_RUNTIME_DIR",
+                    bootstrap
+                        .parent()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                ),
+                ("_HANDLER", spec.handler.clone()),
+                ("AWS_REGION", config.region.clone()),
+                ("AWS_DEFAULT_REGION", config.region.clone()),
+                ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", spec.runtime)),
+                ("AWS_LAMBDA_FUNCTION_NAME", spec.name.clone()),
+                ("AWS_LAMBDA_FUNCTION_VERSION", spec.version.clone()),
+                (
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                    spec.memory_mb.to_string(),
+                ),
+                ("AWS_LAMBDA_LOG_GROUP_NAME", log_group.clone()),
+                ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_string()),
+                ("TMPDIR", tmp.clone()),
+                ("HOME", tmp),
+                ("LEDGE_FUNCTION_ARN", arn),
+                ("LEDGE_LOG_CAP", config.log_cap_bytes.to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
+        if language == Language::Python {
+            env.push(("PYTHONUNBUFFERED".to_string(), "1".to_string()));
+        }
+
+        let info = Arc::new(VersionInfo {
+            name: spec.name.clone(),
+            version: spec.version.clone(),
+            language,
+            memory_mb: spec.memory_mb,
+            timeout: spec.timeout,
+            interpreter,
+            bootstrap,
+            task_root: package.dir.clone(),
+            sock_dir: inner.sock_dir.clone(),
+            env,
+            user,
+            log_group: log_group.into(),
+            init_timeout: config.init_timeout,
+            max_response_bytes: config.max_response_bytes,
+            raw_output_cap: config.log_cap_bytes,
+        });
+        let handle = Arc::new(FunctionHandle::new(
+            info,
+            package,
+            Admission::new(
+                spec.concurrency.unwrap_or(config.version_concurrency),
+                config.version_queue,
+                ThrottleScope::Version,
+            ),
+            inner.node_limit.clone(),
+            inner.logs.clone(),
+            inner.worker_ids.clone(),
+        ));
+        let mut versions = inner
+            .versions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        versions.retain(|v| v.strong_count() > 0);
+        versions.push(Arc::downgrade(&handle));
+        Ok(handle)
+    }
+
+    /// The uid and gid for a version's workers, stable for the life of this runtime.
+    fn user_for(&self, name: &str, version: &str) -> (u32, u32) {
+        let mut users = self
+            .inner
+            .users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let next = users.len() as u32;
+        let id = *users
+            .entry((name.to_string(), version.to_string()))
+            .or_insert(self.inner.config.worker_uid_base + next);
+        (id, id)
+    }
+
+    /// Finds the real interpreter binary (resolving shims), once per configured path.
+    async fn resolve_interpreter(
+        &self,
+        runtime: &str,
+        language: Language,
+    ) -> Result<PathBuf, LoadError> {
+        let configured = self.inner.config.interpreter(runtime, language);
+        if let Some(found) = self
+            .inner
+            .interpreters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&configured)
+        {
+            return Ok(found.clone());
+        }
+        let probe = match language {
+            Language::Node => ["-e", "process.stdout.write(process.execPath)"],
+            Language::Python => ["-c", "import sys; sys.stdout.write(sys.executable)"],
+        };
+        let missing = |reason: String| LoadError::InterpreterMissing {
+            runtime: runtime.to_string(),
+            path: configured.display().to_string(),
+            reason,
+        };
+        let output = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::process::Command::new(&configured)
+                .args(probe)
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .map_err(|_| missing("did not answer within 10 s".to_string()))?
+        .map_err(|e| missing(e.to_string()))?;
+        if !output.status.success() {
+            return Err(missing(format!("exited with {}", output.status)));
+        }
+        let resolved = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        let resolved = if resolved.is_absolute() && Path::new(&resolved).exists() {
+            resolved
+        } else {
+            configured.clone()
+        };
+        self.inner
+            .interpreters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(configured, resolved.clone());
+        Ok(resolved)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let versions = std::mem::take(
+            &mut *self
+                .inner
+                .versions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for version in versions.iter().filter_map(Weak::upgrade) {
+            version.close();
+        }
+    }
+}
+
+/// Retires idle workers past the idle timeout until the runtime is dropped.
+async fn reap(inner: Weak<Inner>) {
+    let period = match inner.upgrade() {
+        Some(inner) => (inner.config.idle_timeout / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(10)),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let Some(cutoff) = Instant::now().checked_sub(inner.config.idle_timeout) else {
+            continue;
+        };
+        let versions: Vec<Arc<FunctionHandle>> = inner
+            .versions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for version in versions {
+            let retired = version.retire_idle(cutoff);
+            if retired > 0 {
+                tracing::debug!(function = version.name(), retired, "retired idle workers");
+            }
+        }
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,411 @@
+//! One worker process: an interpreter running a bootstrap that serves one version's handler.
+//!
+//! # Design
+//! The worker connects back to a Unix socket that ledge listens on (its path in
+//! `LEDGE_SOCKET`); the socket file is removed as soon as the worker is connected. Output the
+//! bootstrap captures (console, print, logging) arrives in the reply frame; anything written to
+//! the real stdout/stderr (native code, child processes) is read by two small tasks, capped, and
+//! attached to the invocation that is running when it arrives. The worker runs in its own
+//! process group so that a kill reaches everything it started.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use crate::config::Language;
+use crate::error::FunctionError;
+use crate::limits;
+use crate::logs::{self, LogLine};
+use crate::protocol::{self, ReadError, Reply};
+
+/// Everything needed to start workers of one version; fixed at load.
+#[derive(Debug)]
+pub(crate) struct VersionInfo {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) language: Language,
+    pub(crate) memory_mb: u32,
+    pub(crate) timeout: Duration,
+    pub(crate) interpreter: PathBuf,
+    pub(crate) bootstrap: PathBuf,
+    pub(crate) task_root: PathBuf,
+    pub(crate) sock_dir: PathBuf,
+    /// Environment shared by all workers of the version.
+    pub(crate) env: Vec<(String, String)>,
+    /// `(uid, gid)` to run as, when dropping privileges.
+    pub(crate) user: Option<(u32, u32)>,
+    pub(crate) log_group: Arc<str>,
+    pub(crate) init_timeout: Duration,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) raw_output_cap: usize,
+}
+
+/// Output a worker wrote to its real stdout/stderr, waiting to join an invocation's logs.
+#[derive(Debug, Default)]
+struct RawOutput {
+    lines: Mutex<Vec<LogLine>>,
+    bytes: AtomicUsize,
+    truncated: AtomicBool,
+    heap_oom: AtomicBool,
+    /// Pipes closed so far (of two): any closed pipe means the worker is going away.
+    closed_pipes: AtomicUsize,
+}
+
+impl RawOutput {
+    fn all_closed(&self) -> bool {
+        self.closed_pipes.load(Ordering::Relaxed) >= 2
+    }
+}
+
+/// How an invocation on a worker failed; the worker must not be reused.
+#[derive(Debug)]
+pub(crate) enum WorkerFailure {
+    Timeout,
+    Exit { status: String, oom: bool },
+    TooLarge,
+    Protocol,
+}
+
+/// Why a worker could not be started.
+#[derive(Debug)]
+pub(crate) enum SpawnError {
+    /// The process could not be started at all.
+    Io(std::io::Error),
+    /// The init phase failed: Lambda's error document, plus the init logs.
+    Init(FunctionError, Vec<LogLine>),
+    /// The init phase crashed or timed out.
+    Crashed(String, Vec<LogLine>),
+}
+
+/// A running worker, idle or serving one invocation.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    child: Child,
+    pid: u32,
+    stream: UnixStream,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
+    raw: Arc<RawOutput>,
+    pub(crate) log_stream: Arc<str>,
+    pub(crate) init_duration: Duration,
+    pub(crate) init_logs: Vec<LogLine>,
+    pub(crate) last_used: Instant,
+}
+
+impl Worker {
+    /// Starts a worker and runs its init phase.
+    pub(crate) async fn spawn(info: &VersionInfo, id: u64) -> Result<Worker, SpawnError> {
+        let started = Instant::now();
+        let socket_path = info.sock_dir.join(id.to_string());
+        let _ = std::fs::remove_file(&socket_path);
+        let listener = UnixListener::bind(&socket_path).map_err(SpawnError::Io)?;
+        let _cleanup = RemoveOnDrop(socket_path.clone());
+        if let Some((uid, gid)) = info.user {
+            std::os::unix::fs::chown(&socket_path, Some(uid), Some(gid)).map_err(SpawnError::Io)?;
+        }
+        std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
+            .map_err(SpawnError::Io)?;
+
+        let log_stream: Arc<str> = logs::log_stream_name(&info.version).into();
+        let mut cmd = Command::new(&info.interpreter);
+        match info.language {
+            Language::Node => {
+                cmd.arg(format!(
+                    "--max-old-space-size={}",
+                    limits::node_heap_mb(info.memory_mb)
+                ));
+            }
+            Language::Python => {
+                cmd.args(["-s", "-B"]);
+            }
+        }
+        cmd.arg(&info.bootstrap)
+            .env_clear()
+            .envs(info.env.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", &*log_stream)
+            .env("LEDGE_SOCKET", &socket_path)
+            .current_dir(&info.task_root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        if let Some((uid, gid)) = info.user {
+            cmd.uid(uid).gid(gid);
+        }
+        let mut child = cmd.spawn().map_err(SpawnError::Io)?;
+        let pid = child.id().unwrap_or(0);
+        limits::apply(pid, info.language, info.memory_mb, info.user.is_some());
+
+        let raw = Arc::new(RawOutput::default());
+        let mut readers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            readers.push(tokio::spawn(read_raw(
+                out,
+                raw.clone(),
+                info.raw_output_cap,
+            )));
+        }
+        if let Some(err) = child.stderr.take() {
+            readers.push(tokio::spawn(read_raw(
+                err,
+                raw.clone(),
+                info.raw_output_cap,
+            )));
+        }
+
+        let deadline = started + info.init_timeout;
+        let accepted = tokio::time::timeout_at(deadline, async {
+            tokio::select! {
+                accepted = listener.accept() => accepted.ok().map(|(s, _)| s),
+                _ = child.wait() => None,
+            }
+        })
+        .await;
+        let mut worker_stream = match accepted {
+            Ok(Some(stream)) => stream,
+            Ok(None) => {
+                let status = wait_exit(&mut child).await;
+                settle(readers).await;
+                return Err(SpawnError::Crashed(status, take_raw(&raw)));
+            }
+            Err(_) => {
+                limits::kill_group(pid);
+                return Err(SpawnError::Crashed(
+                    format!(
+                        "init timed out after {:.2} seconds",
+                        info.init_timeout.as_secs_f64()
+                    ),
+                    take_raw(&raw),
+                ));
+            }
+        };
+        drop(listener);
+
+        let mut rbuf = BytesMut::with_capacity(8 * 1024);
+        let reply = tokio::time::timeout_at(
+            deadline,
+            protocol::read_reply(&mut worker_stream, &mut rbuf, info.max_response_bytes),
+        )
+        .await;
+        let reply = match reply {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => {
+                limits::kill_group(pid);
+                let status = wait_exit(&mut child).await;
+                settle(readers).await;
+                return Err(SpawnError::Crashed(status, take_raw(&raw)));
+            }
+            Err(_) => {
+                limits::kill_group(pid);
+                return Err(SpawnError::Crashed(
+                    format!(
+                        "init timed out after {:.2} seconds",
+                        info.init_timeout.as_secs_f64()
+                    ),
+                    take_raw(&raw),
+                ));
+            }
+        };
+        let mut init_logs = split_lines(&reply.logs);
+        init_logs.extend(take_raw(&raw));
+        match reply.kind {
+            protocol::INIT_DONE => Ok(Worker {
+                child,
+                pid,
+                stream: worker_stream,
+                rbuf,
+                wbuf: Vec::with_capacity(4 * 1024),
+                raw,
+                log_stream,
+                init_duration: started.elapsed(),
+                init_logs,
+                last_used: Instant::now(),
+            }),
+            protocol::INIT_ERROR | protocol::FATAL => {
+                limits::kill_group(pid);
+                Err(SpawnError::Init(
+                    FunctionError::from_body(reply.body),
+                    init_logs,
+                ))
+            }
+            _ => {
+                limits::kill_group(pid);
+                Err(SpawnError::Crashed(
+                    "Runtime returned an invalid response".to_string(),
+                    init_logs,
+                ))
+            }
+        }
+    }
+
+    /// False once the worker is known to have exited or closed its output.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.raw.closed_pipes.load(Ordering::Relaxed) == 0
+    }
+
+    /// Runs one invocation. On `Err` the worker is broken and must be dropped.
+    pub(crate) async fn invoke(
+        &mut self,
+        request_id: &str,
+        event: &[u8],
+        deadline: Instant,
+        deadline_epoch_ms: u64,
+        max_response_bytes: usize,
+        logs: &mut Vec<LogLine>,
+    ) -> Result<Reply, WorkerFailure> {
+        protocol::encode_request(&mut self.wbuf, request_id, deadline_epoch_ms, event);
+        let exchange = async {
+            self.stream
+                .write_all(&self.wbuf)
+                .await
+                .map_err(|_| ReadError::Closed)?;
+            protocol::read_reply(&mut self.stream, &mut self.rbuf, max_response_bytes).await
+        };
+        let result = tokio::time::timeout_at(deadline, exchange).await;
+        let failure = match result {
+            Ok(Ok(reply)) => {
+                logs.extend(split_lines(&reply.logs));
+                self.drain_raw(logs);
+                return Ok(reply);
+            }
+            Err(_) => WorkerFailure::Timeout,
+            Ok(Err(ReadError::TooLarge)) => WorkerFailure::TooLarge,
+            Ok(Err(ReadError::Garbage)) => WorkerFailure::Protocol,
+            Ok(Err(ReadError::Closed)) => {
+                let status = wait_exit(&mut self.child).await;
+                // Let the output readers see the end of the pipes (an OOM message may be there).
+                for _ in 0..20 {
+                    if self.raw.all_closed() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                let oom = self.raw.heap_oom.load(Ordering::Relaxed);
+                WorkerFailure::Exit { status, oom }
+            }
+        };
+        self.kill();
+        self.drain_raw(logs);
+        Err(failure)
+    }
+
+    /// Moves output that arrived on the real stdout/stderr into `logs`.
+    fn drain_raw(&self, logs: &mut Vec<LogLine>) {
+        if self.raw.bytes.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        logs.extend(take_raw(&self.raw));
+    }
+
+    /// Kills the worker and everything it started.
+    pub(crate) fn kill(&mut self) {
+        limits::kill_group(self.pid);
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn wait_exit(child: &mut Child) -> String {
+    match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+        Ok(Ok(status)) => limits::describe_exit(Some(status)),
+        _ => {
+            let _ = child.start_kill();
+            limits::describe_exit(None)
+        }
+    }
+}
+
+async fn settle(readers: Vec<tokio::task::JoinHandle<()>>) {
+    for reader in readers {
+        let _ = tokio::time::timeout(Duration::from_millis(200), reader).await;
+    }
+}
+
+fn take_raw(raw: &RawOutput) -> Vec<LogLine> {
+    let mut lines = std::mem::take(&mut *raw.lines.lock().unwrap_or_else(PoisonError::into_inner));
+    raw.bytes.store(0, Ordering::Relaxed);
+    if raw.truncated.swap(false, Ordering::Relaxed) {
+        lines.push(LogLine {
+            timestamp: SystemTime::now(),
+            message: "[ledge] output truncated: the function wrote too much to stdout/stderr"
+                .to_string(),
+        });
+    }
+    lines
+}
+
+/// Reads one of the worker's real output pipes line by line, keeping at most `cap` bytes
+/// until the next invocation takes them.
+async fn read_raw<R: AsyncRead + Unpin>(pipe: R, raw: Arc<RawOutput>, cap: usize) {
+    let mut reader = BufReader::with_capacity(16 * 1024, pipe);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // Bound one line's size: a flood without newlines must not grow memory.
+        let n = match (&mut reader)
+            .take(cap as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if line.windows(25).any(|w| w == b"JavaScript heap out of me") {
+            raw.heap_oom.store(true, Ordering::Relaxed);
+        }
+        if raw.bytes.fetch_add(n, Ordering::Relaxed) + n > cap {
+            raw.truncated.store(true, Ordering::Relaxed);
+            continue;
+        }
+        while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            line.pop();
+        }
+        let message = String::from_utf8_lossy(&line).into_owned();
+        raw.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(LogLine {
+                timestamp: SystemTime::now(),
+                message,
+            });
+    }
+    raw.closed_pipes.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Splits the captured log text into log events, one per line.
+pub(crate) fn split_lines(text: &Bytes) -> Vec<LogLine> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let now = SystemTime::now();
+    String::from_utf8_lossy(text)
+        .split_terminator('\n')
+        .map(|line| LogLine {
+            timestamp: now,
+            message: line.to_string(),
+        })
+        .collect()
+}
