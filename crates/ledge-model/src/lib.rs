@@ -8,6 +8,7 @@
 //! The JSON form of these types is documented in `docs/config-snapshot.md`.
 
 pub mod config;
+pub mod edge_result;
 pub mod event;
 pub mod policy;
 pub mod snapshot;
