@@ -1,0 +1,282 @@
+//! The execution model: warm pools, prewarm, idle retirement, concurrency, queueing,
+//! throttling, isolation, log sink, and no workers left behind.
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use ledge_runtime::{FileSink, InvokeError, ThrottleScope};
+use serde_json::Value;
+
+const SLOW: &str = r#"
+exports.handler = async (event) => {
+  await new Promise((r) => setTimeout(r, event.ms || 0));
+  return { pid: process.pid, uid: process.getuid() };
+};
+"#;
+
+#[tokio::test]
+async fn concurrency_queue_and_throttling_per_version() {
+    let rt = runtime_with(|c| c.version_queue = 1);
+    let f = rt
+        .load_with("nodejs20.x", "index.handler", &[("index.js", SLOW)], |s| {
+            s.concurrency = Some(2)
+        })
+        .await;
+    f.prewarm(2).await.unwrap();
+    let ev = br#"{"ms":400}"#;
+    let (a, b, c, d) = tokio::join!(f.invoke(ev), f.invoke(ev), f.invoke(ev), f.invoke(ev));
+    // Two run, one waits in the queue, the fourth finds the queue full.
+    let d = d.unwrap_err();
+    assert!(
+        matches!(d, InvokeError::Throttled(ThrottleScope::Version)),
+        "{d:?}"
+    );
+    assert_eq!(d.error_type(), "TooManyRequestsException");
+    assert!(!d.is_function_error());
+    let pids: Vec<Value> = [a, b, c]
+        .into_iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.unwrap().payload).unwrap()["pid"].clone())
+        .collect();
+    assert_ne!(
+        pids[0], pids[1],
+        "concurrent invocations use different workers"
+    );
+    assert!(
+        pids[2] == pids[0] || pids[2] == pids[1],
+        "the queued one reuses a warm worker"
+    );
+    assert_eq!(f.cold_starts(), 0, "prewarmed workers served everything");
+    assert_eq!(f.idle_workers(), 2);
+}
+
+#[tokio::test]
+async fn node_wide_limit_throttles_across_versions() {
+    let rt = runtime_with(|c| {
+        c.node_concurrency = 1;
+        c.node_queue = 0;
+    });
+    let a = rt
+        .load_with("nodejs20.x", "index.handler", &[("index.js", SLOW)], |s| {
+            s.name = "a".into()
+        })
+        .await;
+    let b = rt
+        .load_with("nodejs20.x", "index.handler", &[("index.js", SLOW)], |s| {
+            s.name = "b".into()
+        })
+        .await;
+    let (ra, rb) = tokio::join!(a.invoke(br#"{"ms":300}"#), b.invoke(br#"{"ms":0}"#));
+    assert!(ra.is_ok());
+    assert!(matches!(
+        rb.unwrap_err(),
+        InvokeError::Throttled(ThrottleScope::Node)
+    ));
+    // Once the first is done, the node has room again.
+    assert!(b.invoke(b"{}").await.is_ok());
+}
+
+#[tokio::test]
+async fn prewarm_avoids_cold_starts_and_idle_workers_retire() {
+    let rt = runtime_with(|c| c.idle_timeout = Duration::from_millis(300));
+    let f = rt
+        .load(
+            "python3.11",
+            "app.handler",
+            &[(
+                "app.py",
+                "import os\ndef handler(e, c):\n    return os.getpid()\n",
+            )],
+        )
+        .await;
+    assert_eq!(f.prewarm(2).await.unwrap(), 2);
+    assert_eq!(f.prewarm(2).await.unwrap(), 0, "already warm");
+    assert_eq!(f.idle_workers(), 2);
+    let out = f.invoke(b"{}").await.unwrap();
+    assert!(out.init_duration.is_none());
+    assert!(!out.logs.text().contains("Init Duration"));
+    assert_eq!(f.cold_starts(), 0);
+    let pid: i32 = serde_json::from_slice(&out.payload).unwrap();
+    // Idle past the timeout: retired, and the process is gone.
+    let mut waited = Duration::ZERO;
+    while f.idle_workers() > 0 && waited < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+    assert_eq!(f.idle_workers(), 0);
+    assert!(wait_gone(pid).await, "retired worker {pid} still running");
+    // The next invocation is a cold start again.
+    let out = f.invoke(b"{}").await.unwrap();
+    assert!(out.init_duration.is_some());
+}
+
+async fn wait_gone(pid: i32) -> bool {
+    for _ in 0..100 {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        if !alive {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn dropping_the_runtime_stops_every_worker() {
+    let src = r#"
+const { spawn } = require('child_process');
+let child;
+exports.handler = async () => {
+  if (!child) child = spawn('sleep', ['60'], { stdio: 'ignore' });
+  return [process.pid, child.pid];
+};
+"#;
+    let rt = runtime();
+    let f = rt
+        .load("nodejs20.x", "index.handler", &[("index.js", src)])
+        .await;
+    let pids: Vec<i32> = serde_json::from_value(call(&f, "{}").await).unwrap();
+    drop(rt);
+    for pid in pids {
+        assert!(wait_gone(pid).await, "process {pid} outlived the runtime");
+    }
+}
+
+#[tokio::test]
+async fn workers_are_unprivileged_and_isolated() {
+    if !rustix_is_root() {
+        return;
+    }
+    let rt = runtime();
+    let data = rt.runtime.config().data_dir.clone();
+    let a = rt
+        .load_with("nodejs20.x", "index.handler", &[("index.js", SLOW)], |s| {
+            s.name = "a".into()
+        })
+        .await;
+    let probe = r#"
+const fs = require('fs');
+const tryRead = (p) => { try { fs.readdirSync(p); return 'read'; } catch (e) { return e.code; } };
+exports.handler = async (event) => {
+  fs.writeFileSync(process.env.TMPDIR + '/mine', 'x');
+  return {
+    uid: process.getuid(),
+    other: tryRead(event.other),
+    blobs: tryRead(event.blobs),
+    data: tryRead(event.data),
+    otherTmp: tryRead(event.otherTmp),
+  };
+};
+"#;
+    let b = rt
+        .load_with("nodejs20.x", "index.handler", &[("index.js", probe)], |s| {
+            s.name = "b".into()
+        })
+        .await;
+    let a_out: Value = call(&a, "{}").await;
+    let event = serde_json::json!({
+        "other": a.package().dir,
+        "blobs": data.join("packages"),
+        "data": data,
+        "otherTmp": data.join("tmp").join("a-1"),
+    });
+    let got = call(&b, &event.to_string()).await;
+    assert_ne!(got["uid"], 0);
+    assert_ne!(got["uid"], a_out["uid"], "each version has its own uid");
+    assert_eq!(got["other"], "EACCES", "{got}");
+    assert_eq!(got["blobs"], "EACCES");
+    assert_eq!(got["data"], "EACCES");
+    assert_eq!(got["otherTmp"], "EACCES");
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn logs_reach_the_file_sink() {
+    let logs_dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(FileSink::new(logs_dir.path()).unwrap());
+    let path = sink.path_for("/aws/lambda/us-east-1.edge");
+    let rt = runtime_with(|c| c.log_sink = Some(sink));
+    let f = rt
+        .load_with(
+            "nodejs20.x",
+            "index.handler",
+            &[(
+                "index.js",
+                "exports.handler = async () => { console.log('to the sink'); };",
+            )],
+            |s| s.name = "us-east-1.edge".into(),
+        )
+        .await;
+    let out = f.invoke(b"{}").await.unwrap();
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("REPORT") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    for line in &lines {
+        let parts: Vec<&str> = line.splitn(3, '\t').collect();
+        assert_eq!(parts[0].len(), 24);
+        assert_eq!(parts[1], &*out.logs.log_stream);
+    }
+    assert!(lines[0].ends_with(&format!("START RequestId: {} Version: 1", out.request_id)));
+    assert!(lines[1].ends_with(&format!("{}\tINFO\tto the sink", out.request_id)));
+    assert_eq!(rt.runtime.dropped_log_batches(), 0);
+}
+
+#[tokio::test]
+async fn bad_events_and_configs_are_rejected_up_front() {
+    let rt = runtime();
+    let f = rt
+        .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+        .await;
+    let err = f.invoke(b"{not json").await.unwrap_err();
+    assert_eq!(err.error_type(), "InvalidRequestContentException");
+    assert_eq!(f.cold_starts(), 0, "no worker for a bad event");
+
+    let mut spec = spec("nodejs8.10", "index.handler", &[("index.js", "")]);
+    let err = rt.runtime.load(spec.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("nodejs8.10"), "{err}");
+    spec.runtime = "nodejs20.x".into();
+    spec.memory_mb = 64;
+    assert!(rt
+        .runtime
+        .load(spec.clone())
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("memorySize"));
+    spec.memory_mb = 128;
+    spec.env.insert("AWS_REGION".into(), "x".into());
+    let err = rt.runtime.load(spec).await.unwrap_err();
+    assert!(err.to_string().contains("reserved keys"), "{err}");
+
+    let missing = runtime_with(|c| {
+        c.interpreters
+            .insert("python3.12".into(), "/nonexistent/python3".into());
+    });
+    let err = missing.runtime.load(spec_py()).await.unwrap_err();
+    assert!(
+        matches!(err, ledge_runtime::LoadError::InterpreterMissing { .. }),
+        "{err:?}"
+    );
+}
+
+fn spec_py() -> ledge_runtime::FunctionSpec {
+    spec("python3.12", "app.handler", &[("app.py", "")])
+}
