@@ -37,15 +37,22 @@
 //! - [`compress`]: gzip/br edge compression (§8.3).
 
 pub mod cache;
+pub mod collapse;
+pub mod compress;
 pub mod error;
+pub mod invalidate;
 pub mod key;
 pub mod request;
+pub mod respond;
 pub mod response;
 pub mod settings;
 pub mod status;
+pub mod store;
+pub mod ttl;
 
 pub use cache::{Cache, CacheConfig, CacheStats, DiskConfig, DEFAULT_MAX_OBJECT_SIZE};
 pub use error::{CacheError, SettingsError};
+pub use key::origin_params;
 pub use key::{CacheKey, OriginParams};
 pub use request::{CacheRequest, Conditional};
 pub use response::{Body, CacheOutcome, NoStream, OriginResponse};
