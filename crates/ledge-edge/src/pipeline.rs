@@ -1,0 +1,492 @@
+//! The request pipeline, top to bottom: checks → route → behavior → viewer-request trigger →
+//! cache → (origin-request trigger → origin fetch → origin-response trigger) → custom error
+//! responses → viewer-response trigger → the edge's response headers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+
+use crate::body::{EdgeBody, RequestBody};
+use crate::cache::EdgeCache;
+use crate::error::{EdgeError, ErrorKind};
+use crate::ids::{self, EdgeIdentity};
+use crate::response::{self, names, x_cache};
+use crate::snapshot::{CompiledDistribution, CompiledSnapshot};
+use crate::store::{InstallError, SnapshotStore};
+use crate::triggers::{Flow, TriggerCtx, Triggers};
+use ledge_model::{ConfigSnapshot, ViewerProtocolPolicy};
+
+/// Limits on what viewers may send (§1).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Request line plus headers, default 20,480 bytes.
+    pub max_head_bytes: usize,
+    /// The URL, default 8,192 bytes.
+    pub max_url_bytes: usize,
+    /// Request bodies, default 1 GiB.
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 20_480,
+            max_url_bytes: 8_192,
+            max_body_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// The viewer's address (TCP peer).
+    pub peer: SocketAddr,
+    /// Whether the viewer used TLS.
+    pub https: bool,
+}
+
+/// An edge node's request handler; shared by every connection.
+#[derive(Debug)]
+pub struct Edge<T> {
+    store: Arc<SnapshotStore>,
+    identity: EdgeIdentity,
+    limits: Limits,
+    triggers: T,
+    cache: EdgeCache,
+}
+
+/// The state of one request as it goes through the pipeline.
+struct Ctx {
+    snapshot: Arc<CompiledSnapshot>,
+    distribution: Arc<CompiledDistribution>,
+    behavior: usize,
+    trigger: TriggerCtx,
+    peer: SocketAddr,
+}
+
+// === impl Edge ===
+
+impl<T: Triggers> Edge<T> {
+    /// An edge serving the store's snapshots with these triggers and cache.
+    pub fn new(
+        store: Arc<SnapshotStore>,
+        identity: EdgeIdentity,
+        limits: Limits,
+        triggers: T,
+        cache: EdgeCache,
+    ) -> Self {
+        Self {
+            store,
+            identity,
+            limits,
+            triggers,
+            cache,
+        }
+    }
+
+    /// The snapshot store (for reloads).
+    pub fn store(&self) -> &Arc<SnapshotStore> {
+        &self.store
+    }
+
+    /// The cache (for invalidations).
+    pub fn cache(&self) -> &EdgeCache {
+        &self.cache
+    }
+
+    /// Swaps in a newer snapshot and applies the invalidations it brings for the first time.
+    /// Returns the installed version.
+    pub fn install(&self, snapshot: ConfigSnapshot) -> Result<u64, InstallError> {
+        let version = snapshot.version;
+        let old = self.store.install(snapshot)?;
+        let new = self.store.load();
+        for inv in &new.source.invalidations {
+            if !old.source.invalidations.iter().any(|o| o.id == inv.id) {
+                self.cache.invalidate(&inv.distribution_id, &inv.paths);
+            }
+        }
+        Ok(version)
+    }
+
+    /// Serves one viewer request; never fails (errors become CloudFront's error responses).
+    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<EdgeBody> {
+        let request_id = ids::request_id();
+        let version = req.version();
+        let mut resp = match self.serve(req, conn, &request_id).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                if e.error_source() == crate::error::ErrorSource::Viewer {
+                    tracing::debug!(error = %e, "request refused");
+                } else {
+                    tracing::warn!(error = %e, "request failed");
+                }
+                response::error_page(&e, &request_id)
+            }
+        };
+        response::decorate(
+            resp.headers_mut(),
+            &self.identity,
+            request_id,
+            version,
+            x_cache::MISS,
+        );
+        resp
+    }
+
+    async fn serve(
+        &self,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        request_id: &HeaderValue,
+    ) -> Result<Response<EdgeBody>, EdgeError> {
+        self.check_request(&req)?;
+        let snapshot = self.store.load();
+        let distribution = {
+            let host = viewer_host(req.uri(), req.headers(), req.version())?;
+            match snapshot.route(host.as_ref()) {
+                Some(d) => d.clone(),
+                None => return Err(EdgeError::new(ErrorKind::NoSuchDistribution)),
+            }
+        };
+        if !distribution.enabled {
+            return Err(EdgeError::new(ErrorKind::DistributionDisabled));
+        }
+        let (mut parts, body) = req.into_parts();
+        // Default root object: `/` becomes `/<object>` before behavior selection.
+        if let Some(root) = &distribution.default_root_object {
+            if parts.uri.path() == "/" {
+                parts.uri = rewrite_path(&parts.uri, root)?;
+            }
+        }
+        let behavior_index = distribution.behavior_index(parts.uri.path());
+        let behavior = &distribution.behaviors[behavior_index];
+        if !conn.https {
+            match behavior.viewer_protocol_policy {
+                ViewerProtocolPolicy::AllowAll => {}
+                ViewerProtocolPolicy::HttpsOnly => {
+                    return Err(EdgeError::new(ErrorKind::ProtocolNotAllowed))
+                }
+                ViewerProtocolPolicy::RedirectToHttps => {
+                    let host = viewer_host(&parts.uri, &parts.headers, parts.version)?;
+                    return redirect_to_https(&parts.method, parts.version, &host, &parts.uri);
+                }
+            }
+        }
+        if !behavior.allows(&parts.method) {
+            return Err(EdgeError::new(ErrorKind::InvalidRequestMethod));
+        }
+        let body = self.request_body(&parts.method, &parts.headers, body)?;
+        let ctx = Ctx {
+            trigger: TriggerCtx {
+                distribution: distribution.clone(),
+                behavior: behavior.config.clone(),
+                request_id: request_id.clone(),
+                client_ip: conn.peer.ip(),
+                https: conn.https,
+            },
+            snapshot,
+            distribution,
+            behavior: behavior_index,
+            peer: conn.peer,
+        };
+        let req = Request::from_parts(parts, body);
+
+        // ── viewer-request trigger ──
+        let req = match self.triggers.viewer_request(&ctx.trigger, req).await? {
+            Flow::Continue(req) => req,
+            Flow::Respond(mut resp) => {
+                set_x_cache(&mut resp, x_cache::LAMBDA_GENERATED);
+                return self.viewer_response(&ctx, resp).await;
+            }
+        };
+
+        // ── cache lookup, origin fetch on a miss, cache store ──
+        let resp = self.cache_or_fetch(&ctx, req).await;
+        let from_origin_error = resp.status().as_u16() >= 400;
+
+        // ── custom error responses ──
+        let resp = self.custom_error_response(&ctx, resp).await;
+
+        // ── viewer-response trigger (not for origin errors) ──
+        if from_origin_error {
+            Ok(resp)
+        } else {
+            self.viewer_response(&ctx, resp).await
+        }
+    }
+
+    async fn viewer_response(
+        &self,
+        ctx: &Ctx,
+        resp: Response<EdgeBody>,
+    ) -> Result<Response<EdgeBody>, EdgeError> {
+        self.triggers.viewer_response(&ctx.trigger, resp).await
+    }
+
+    /// The cache step: a hit is answered from cache; a miss goes to [`Self::fetch`].
+    async fn cache_or_fetch(&self, ctx: &Ctx, req: Request<RequestBody>) -> Response<EdgeBody> {
+        let behavior = &ctx.distribution.behaviors[ctx.behavior];
+        self.cache
+            .serve(&ctx.distribution, behavior, req, |req| self.fetch(ctx, req))
+            .await
+    }
+
+    /// A miss: origin-request trigger → origin fetch → origin-response trigger. Origin failures
+    /// become generated error responses here, so the cache can store them like origin errors.
+    async fn fetch(&self, ctx: &Ctx, req: Request<RequestBody>) -> Response<EdgeBody> {
+        let result = async {
+            // ── origin-request trigger ──
+            let req = match self.triggers.origin_request(&ctx.trigger, req).await? {
+                Flow::Continue(req) => req,
+                Flow::Respond(mut resp) => {
+                    set_x_cache(&mut resp, x_cache::LAMBDA_GENERATED);
+                    return Ok(resp);
+                }
+            };
+            let resp = crate::proxy::send(
+                &ctx.distribution,
+                &ctx.distribution.behaviors[ctx.behavior],
+                req,
+                &ctx.trigger.request_id,
+                ctx.peer,
+                ctx.trigger.https,
+                &self.identity,
+            )
+            .await?;
+            // ── origin-response trigger ──
+            self.triggers.origin_response(&ctx.trigger, resp).await
+        }
+        .await;
+        match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::warn!(error = %e, distribution = %ctx.distribution.id, "origin fetch failed");
+                response::error_page(&e, &ctx.trigger.request_id)
+            }
+        }
+    }
+
+    /// §8.4: replaces an error with the configured page and/or status.
+    async fn custom_error_response(
+        &self,
+        ctx: &Ctx,
+        resp: Response<EdgeBody>,
+    ) -> Response<EdgeBody> {
+        let status = resp.status().as_u16();
+        let Some(custom) = ctx.distribution.custom_error_response(status) else {
+            return resp;
+        };
+        let code = custom
+            .response_code
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(resp.status());
+        let Some(page) = custom.response_page_path.as_deref() else {
+            let mut resp = resp;
+            *resp.status_mut() = code;
+            return resp;
+        };
+        let Ok(uri) = page.parse::<http::Uri>() else {
+            return resp;
+        };
+        // The page goes through the normal pipeline: its own behavior, origin and cache.
+        let page_behavior = ctx.distribution.behavior_index(uri.path());
+        let mut req = Request::new(RequestBody::Empty);
+        *req.uri_mut() = uri;
+        let page_ctx = Ctx {
+            snapshot: ctx.snapshot.clone(),
+            distribution: ctx.distribution.clone(),
+            behavior: page_behavior,
+            trigger: TriggerCtx {
+                behavior: ctx.distribution.behaviors[page_behavior].config.clone(),
+                distribution: ctx.distribution.clone(),
+                request_id: ctx.trigger.request_id.clone(),
+                client_ip: ctx.trigger.client_ip,
+                https: ctx.trigger.https,
+            },
+            peer: ctx.peer,
+        };
+        let mut page_resp = self.cache_or_fetch(&page_ctx, req).await;
+        if page_resp.status().as_u16() >= 400 {
+            return page_resp;
+        }
+        *page_resp.status_mut() = code;
+        set_x_cache_force(&mut page_resp, x_cache::ERROR);
+        page_resp
+    }
+
+    /// §1's refusals that need no routing.
+    fn check_request(&self, req: &Request<Incoming>) -> Result<(), EdgeError> {
+        let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+        if uri_len > self.limits.max_url_bytes {
+            return Err(EdgeError::new(ErrorKind::RequestHeaderTooLarge).explain("url"));
+        }
+        let head = req.method().as_str().len()
+            + uri_len
+            + 11
+            + req
+                .headers()
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum::<usize>();
+        if head > self.limits.max_head_bytes {
+            return Err(EdgeError::new(ErrorKind::RequestHeaderTooLarge).explain("headers"));
+        }
+        let h = req.headers();
+        if h.contains_key(header::TRANSFER_ENCODING)
+            && (h.contains_key(header::CONTENT_LENGTH) || req.version() == Version::HTTP_10)
+        {
+            return Err(EdgeError::new(ErrorKind::InvalidRequest).explain("CL+TE"));
+        }
+        if h.get_all(header::CONTENT_LENGTH).iter().count() > 1 {
+            return Err(EdgeError::new(ErrorKind::InvalidRequest).explain("two Content-Length"));
+        }
+        Ok(())
+    }
+
+    /// The viewer's body, refused when it may not have one or is too large.
+    fn request_body(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        body: Incoming,
+    ) -> Result<RequestBody, EdgeError> {
+        use http_body::Body as _;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+        let has_body = declared.is_some_and(|n| n > 0) || chunked || !body.is_end_stream();
+        if !has_body {
+            return Ok(RequestBody::Empty);
+        }
+        if *method == Method::GET || *method == Method::HEAD {
+            return Err(EdgeError::new(ErrorKind::BodyNotAllowed));
+        }
+        let cap = self.limits.max_body_bytes;
+        if declared.is_some_and(|n| n > cap) {
+            return Err(EdgeError::new(ErrorKind::RequestBodyTooLarge));
+        }
+        if declared.is_some() {
+            return Ok(RequestBody::Incoming(body));
+        }
+        let limited =
+            http_body_util::Limited::new(body, usize::try_from(cap).unwrap_or(usize::MAX));
+        Ok(RequestBody::Stream(http_body_util::BodyExt::boxed_unsync(
+            limited,
+        )))
+    }
+}
+
+fn set_x_cache(resp: &mut Response<EdgeBody>, value: HeaderValue) {
+    if !resp.headers().contains_key(names::X_CACHE) {
+        resp.headers_mut().insert(names::X_CACHE, value);
+    }
+}
+
+fn set_x_cache_force(resp: &mut Response<EdgeBody>, value: HeaderValue) {
+    resp.headers_mut().insert(names::X_CACHE, value);
+}
+
+/// The viewer's host (HTTP/2 `:authority`, else `Host`), without port, lower-cased.
+fn viewer_host<'a>(
+    uri: &'a http::Uri,
+    headers: &'a HeaderMap,
+    version: Version,
+) -> Result<std::borrow::Cow<'a, str>, EdgeError> {
+    let invalid = || EdgeError::new(ErrorKind::InvalidRequest).explain("host");
+    let raw = match uri.authority() {
+        Some(a) if version == Version::HTTP_2 => a.as_str(),
+        _ => match headers.get(header::HOST) {
+            Some(h) => h.to_str().map_err(|_| invalid())?,
+            None => uri.authority().map(|a| a.as_str()).ok_or_else(invalid)?,
+        },
+    };
+    if headers.get_all(header::HOST).iter().count() > 1 {
+        return Err(invalid());
+    }
+    let host = strip_port(raw).ok_or_else(invalid)?;
+    if host.is_empty()
+        || !host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
+        })
+    {
+        return Err(invalid());
+    }
+    Ok(if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        host.to_ascii_lowercase().into()
+    } else {
+        host.into()
+    })
+}
+
+fn strip_port(raw: &str) -> Option<&str> {
+    if let Some(rest) = raw.strip_prefix('[') {
+        let end = rest.find(']')?;
+        let after = &rest[end + 1..];
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
+            return None;
+        }
+        return Some(&raw[..end + 2]);
+    }
+    match raw.rsplit_once(':') {
+        Some((h, port)) if is_port(port) => Some(h),
+        Some(_) => None,
+        None => Some(raw),
+    }
+}
+
+fn is_port(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn rewrite_path(uri: &http::Uri, path: &str) -> Result<http::Uri, EdgeError> {
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(
+        pq.parse()
+            .map_err(|e| EdgeError::because(ErrorKind::Internal, e))?,
+    );
+    http::Uri::from_parts(parts).map_err(|e| EdgeError::because(ErrorKind::Internal, e))
+}
+
+/// §1 `redirect-to-https`: 301 for GET/HEAD, 307 for other methods, 403 on HTTP/1.0.
+fn redirect_to_https(
+    method: &Method,
+    version: Version,
+    host: &str,
+    uri: &http::Uri,
+) -> Result<Response<EdgeBody>, EdgeError> {
+    let status = if *method == Method::GET || *method == Method::HEAD {
+        StatusCode::MOVED_PERMANENTLY
+    } else if version == Version::HTTP_10 || version == Version::HTTP_09 {
+        return Err(EdgeError::new(ErrorKind::ProtocolNotAllowed));
+    } else {
+        StatusCode::TEMPORARY_REDIRECT
+    };
+    let pq = uri.path_and_query().map_or("/", |p| p.as_str());
+    let location = HeaderValue::from_str(&format!("https://{host}{pq}"))
+        .map_err(|e| EdgeError::because(ErrorKind::InvalidRequest, e))?;
+    Ok(response::redirect(status, location))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_stripped() {
+        assert_eq!(strip_port("a.test:8080"), Some("a.test"));
+        assert_eq!(strip_port("a.test"), Some("a.test"));
+        assert_eq!(strip_port("[::1]:80"), Some("[::1]"));
+        assert_eq!(strip_port("a.test:x"), None);
+        assert_eq!(strip_port("a.test:"), None);
+    }
+}

@@ -1,0 +1,158 @@
+//! Building the origin request (§4) and turning the origin's answer into the response the
+//! pipeline carries on with.
+
+use std::net::SocketAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response};
+use ledge_model::OriginProtocolPolicy;
+
+use crate::body::{EdgeBody, RequestBody};
+use crate::error::{EdgeError, ErrorKind};
+use crate::ids::EdgeIdentity;
+use crate::response::{self, names, x_cache};
+use crate::snapshot::{CompiledBehavior, CompiledDistribution};
+
+const USER_AGENT_CLOUDFRONT: HeaderValue = HeaderValue::from_static("Amazon CloudFront");
+const KEEP_ALIVE: HeaderValue = HeaderValue::from_static("Keep-Alive");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Sends the request to the behavior's origin and returns its response (hop-by-hop headers
+/// removed; `X-Cache: Error from cloudfront` on statuses of 400 and more).
+pub(crate) async fn send(
+    distribution: &CompiledDistribution,
+    behavior: &CompiledBehavior,
+    req: Request<RequestBody>,
+    request_id: &HeaderValue,
+    peer: SocketAddr,
+    viewer_https: bool,
+    identity: &EdgeIdentity,
+) -> Result<Response<EdgeBody>, EdgeError> {
+    let origin = distribution
+        .origins
+        .get(behavior.origin)
+        .ok_or_else(|| EdgeError::new(ErrorKind::Internal).explain("behavior origin"))?;
+    let https = match origin.protocol_policy {
+        OriginProtocolPolicy::HttpOnly => false,
+        OriginProtocolPolicy::HttpsOnly => true,
+        OriginProtocolPolicy::MatchViewer => viewer_https,
+    };
+    let (parts, body) = req.into_parts();
+    let rules = &behavior.forward;
+    let query = rules.query(parts.uri.query());
+    let (scheme, port) = if https {
+        ("https", origin.https_port)
+    } else {
+        ("http", origin.http_port)
+    };
+    let url = match &query {
+        Some(q) => format!(
+            "{scheme}://{}:{port}{}{}?{q}",
+            origin.domain_name,
+            origin.origin_path,
+            parts.uri.path()
+        ),
+        None => format!(
+            "{scheme}://{}:{port}{}{}",
+            origin.domain_name,
+            origin.origin_path,
+            parts.uri.path()
+        ),
+    };
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| EdgeError::because(ErrorKind::OriginConnectError, e).explain("origin url"))?;
+
+    let mut headers = HeaderMap::with_capacity(parts.headers.len() + 8);
+    rules.copy_headers(&parts.method, &parts.headers, &mut headers);
+    let host = match parts.headers.get(header::HOST) {
+        Some(h) if rules.forwards_host() => h.clone(),
+        _ if https => origin.host_https.clone(),
+        _ => origin.host_http.clone(),
+    };
+    headers.insert(header::HOST, host);
+    if !rules.headers.allows("user-agent") {
+        headers.insert(header::USER_AGENT, USER_AGENT_CLOUDFRONT);
+    }
+    headers.insert(X_FORWARDED_FOR, forwarded_for(&parts.headers, peer));
+    headers.insert(header::VIA, via(&parts.headers, identity));
+    headers.insert(names::X_AMZ_CF_ID, request_id.clone());
+    headers.insert(header::CONNECTION, KEEP_ALIVE);
+    for (name, value) in &origin.custom_headers {
+        headers.insert(name.clone(), value.clone());
+    }
+
+    // Bodies that can be rebuilt allow a retry; a streamed one is sent once.
+    let mut body = Some(body);
+    let method = parts.method.clone();
+    let make = || {
+        let b = match body.take()? {
+            RequestBody::Empty => {
+                body = Some(RequestBody::Empty);
+                RequestBody::Empty
+            }
+            RequestBody::Full(Some(bytes)) => {
+                body = Some(RequestBody::Full(Some(bytes.clone())));
+                RequestBody::Full(Some(bytes))
+            }
+            other => other,
+        };
+        let mut r = Request::new(b);
+        *r.method_mut() = method.clone();
+        *r.uri_mut() = uri.clone();
+        *r.headers_mut() = headers.clone();
+        Some(r)
+    };
+    let resp = origin
+        .client
+        .send(make, origin.connection_attempts, origin.read_timeout)
+        .await
+        .map_err(|e| {
+            if is_body_limit(&e) {
+                EdgeError::new(ErrorKind::RequestBodyTooLarge)
+            } else {
+                e
+            }
+        })?;
+    let (mut parts, body) = resp.into_parts();
+    response::strip_hop_by_hop(&mut parts.headers);
+    if !rules.forwards_cookies() {
+        parts.headers.remove(header::SET_COOKIE);
+    }
+    if parts.status.as_u16() >= 400 {
+        parts.headers.insert(names::X_CACHE, x_cache::ERROR);
+    }
+    Ok(Response::from_parts(parts, EdgeBody::stream(body)))
+}
+
+fn is_body_limit(e: &EdgeError) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// `X-Forwarded-For`: the viewer's value with the TCP peer's address appended.
+fn forwarded_for(viewer: &HeaderMap, peer: SocketAddr) -> HeaderValue {
+    let ip = peer.ip().to_string();
+    let joined = match viewer.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{},{ip}", prev.trim()),
+        _ => ip,
+    };
+    HeaderValue::from_str(&joined).unwrap_or(HeaderValue::from_static("0.0.0.0"))
+}
+
+/// `Via`: the viewer's value with the edge's entry appended.
+fn via(viewer: &HeaderMap, identity: &EdgeIdentity) -> HeaderValue {
+    let joined = match viewer.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => {
+            format!("{}, {}", prev.trim(), identity.via_origin)
+        }
+        _ => identity.via_origin.clone(),
+    };
+    HeaderValue::from_str(&joined).unwrap_or_else(|_| HeaderValue::from_static("1.1 ledge"))
+}
