@@ -7,6 +7,9 @@ use common::*;
 use ledge_runtime::InvokeError;
 use serde_json::{json, Value};
 
+/// Handler, package files, expected errorType, expected message part.
+type LoadCase<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
+
 fn error_doc(e: &InvokeError) -> Value {
     serde_json::from_slice(&e.to_lambda_json()).unwrap()
 }
@@ -236,7 +239,7 @@ exports.handler = (event, context, callback) => {
 #[tokio::test]
 async fn load_errors_have_lambdas_types() {
     let rt = runtime();
-    let cases: &[(&str, &[(&str, &str)], &str, &str)] = &[
+    let cases: &[LoadCase] = &[
         (
             "missing.handler",
             &[("index.js", "")],

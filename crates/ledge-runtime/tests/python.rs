@@ -7,6 +7,9 @@ use common::*;
 use ledge_runtime::InvokeError;
 use serde_json::{json, Value};
 
+/// Handler, package files, expected errorType, expected message part.
+type LoadCase<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
+
 fn error_doc(e: &InvokeError) -> Value {
     serde_json::from_slice(&e.to_lambda_json()).unwrap()
 }
@@ -118,7 +121,7 @@ async fn handler_resolution_and_load_errors() {
             .await;
         assert_eq!(call(&f, "{}").await, json!(["app", "slash", "dotted"][i]));
     }
-    let bad: &[(&str, &[(&str, &str)], &str, &str)] = &[
+    let bad: &[LoadCase] = &[
         (
             "missing.handler",
             &[("app.py", "")],
