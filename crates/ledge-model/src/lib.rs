@@ -7,6 +7,7 @@
 //!
 //! The JSON form of these types is documented in `docs/config-snapshot.md`.
 
+pub mod api_form;
 pub mod config;
 pub mod edge_result;
 pub mod event;
