@@ -1,12 +1,281 @@
-//! `ledge edge` (being built).
+//! `ledge edge`: an edge node serving a config snapshot file.
+//!
+//! Every flag is also an environment variable `LEDGE_<FLAG>` and a key of `--config FILE`
+//! (JSON object or simple TOML `key = value` lines, keys spelled like the flags). Precedence:
+//! flag, then environment, then the file, then the default.
 
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ledge_edge::{
+    reload, server, tls, Edge, EdgeCache, EdgeIdentity, Limits, NoTriggers, OriginClients,
+    ServerSettings, SnapshotStore,
+};
 
 /// Flags of `ledge edge`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct EdgeArgs {}
+pub(crate) struct EdgeArgs {
+    /// Serve the config snapshot in this JSON file; reloaded on SIGHUP and when it changes.
+    #[arg(long, env = "LEDGE_CONFIG_FILE")]
+    config_file: Option<PathBuf>,
+    /// Directory for the edge's state [default: ./ledge-data].
+    #[arg(long, env = "LEDGE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Plain HTTP listener (port 0: ephemeral) [default: 127.0.0.1:8080].
+    #[arg(long, env = "LEDGE_EDGE_LISTEN")]
+    edge_listen: Option<SocketAddr>,
+    /// HTTPS listener (HTTP/2 and HTTP/1.1); needs --tls-cert and --tls-key.
+    #[arg(long, env = "LEDGE_EDGE_TLS_LISTEN")]
+    edge_tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain; repeat for several certificates (chosen by SNI).
+    #[arg(long, env = "LEDGE_TLS_CERT", value_delimiter = ',')]
+    tls_cert: Vec<PathBuf>,
+    /// PEM private key of the --tls-cert at the same position.
+    #[arg(long, env = "LEDGE_TLS_KEY", value_delimiter = ',')]
+    tls_key: Vec<PathBuf>,
+    /// Domain under which distributions get their names [default: ledge.localhost].
+    #[arg(long, env = "LEDGE_EDGE_DOMAIN")]
+    edge_domain: Option<String>,
+    /// This edge's location name, sent as X-Amz-Cf-Pop [default: LOCAL1].
+    #[arg(long, env = "LEDGE_POP")]
+    pop: Option<String>,
+    /// Directory of the disk cache tier (none: memory only).
+    #[arg(long, env = "LEDGE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Disk cache tier size in bytes [default: 1073741824].
+    #[arg(long, env = "LEDGE_CACHE_SIZE")]
+    cache_size: Option<u64>,
+    /// Memory cache tier size in bytes [default: 268435456].
+    #[arg(long, env = "LEDGE_CACHE_MEMORY_SIZE")]
+    cache_memory_size: Option<u64>,
+    /// Largest request body accepted, in bytes [default: 1073741824].
+    #[arg(long, env = "LEDGE_MAX_BODY_SIZE")]
+    max_body_size: Option<u64>,
+    /// Extra CA certificates (PEM) trusted for HTTPS origins, besides the public roots.
+    #[arg(long, env = "LEDGE_ORIGIN_CA", value_delimiter = ',')]
+    origin_ca: Vec<PathBuf>,
+    /// Seconds a viewer may take to send a request head [default: 10].
+    #[arg(long, env = "LEDGE_HEADER_READ_TIMEOUT")]
+    header_read_timeout: Option<u64>,
+    /// A file with any of these settings (JSON, or TOML `key = value` lines).
+    #[arg(long, env = "LEDGE_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// The settings of one edge, after flags, environment and file were merged.
+#[derive(Debug)]
+struct EdgeConfig {
+    config_file: PathBuf,
+    edge_listen: SocketAddr,
+    edge_tls_listen: Option<SocketAddr>,
+    tls_pairs: Vec<(PathBuf, PathBuf)>,
+    edge_domain: String,
+    pop: String,
+    cache_dir: Option<PathBuf>,
+    cache_size: u64,
+    cache_memory_size: u64,
+    max_body_size: u64,
+    origin_ca: Vec<PathBuf>,
+    header_read_timeout: Duration,
+}
+
+/// Values from `--config FILE`, keyed by flag name with `_` for `-`.
+struct FileValues(HashMap<String, serde_json::Value>);
+
+impl FileValues {
+    fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self(HashMap::new()));
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --config {}", path.display()))?;
+        let map: HashMap<String, serde_json::Value> = if text.trim_start().starts_with('{') {
+            serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?
+        } else {
+            let mut m = HashMap::new();
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') || line.starts_with('[') {
+                    continue;
+                }
+                let (k, v) = line.split_once('=').with_context(|| {
+                    format!("{}:{}: expected key = value", path.display(), n + 1)
+                })?;
+                let v = v.trim();
+                let value = serde_json::from_str(v)
+                    .unwrap_or_else(|_| serde_json::Value::String(v.trim_matches('\'').into()));
+                m.insert(k.trim().trim_matches('"').to_string(), value);
+            }
+            m
+        };
+        Ok(Self(
+            map.into_iter()
+                .map(|(k, v)| (k.replace('-', "_"), v))
+                .collect(),
+        ))
+    }
+
+    fn string(&self, key: &str) -> Option<String> {
+        match self.0.get(key)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &str) -> anyhow::Result<Option<T>> {
+        match self.string(key) {
+            None => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("--config: invalid value for {key}: {s}")),
+        }
+    }
+
+    fn list(&self, key: &str) -> Vec<PathBuf> {
+        match self.0.get(key) {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(PathBuf::from))
+                .collect(),
+            Some(serde_json::Value::String(s)) => s.split(',').map(PathBuf::from).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl EdgeConfig {
+    fn from_args(a: EdgeArgs) -> anyhow::Result<Self> {
+        let f = FileValues::load(a.config.as_deref())?;
+        let or_list = |v: Vec<PathBuf>, key: &str| if v.is_empty() { f.list(key) } else { v };
+        let tls_cert = or_list(a.tls_cert, "tls_cert");
+        let tls_key = or_list(a.tls_key, "tls_key");
+        if tls_cert.len() != tls_key.len() {
+            anyhow::bail!("--tls-cert and --tls-key must be given the same number of times");
+        }
+        let config_file = match a.config_file.or(f.parse("config_file")?) {
+            Some(p) => p,
+            None => anyhow::bail!(
+                "ledge edge needs --config-file FILE (a config snapshot; see docs/config-snapshot.md)"
+            ),
+        };
+        let edge_tls_listen = a.edge_tls_listen.or(f.parse("edge_tls_listen")?);
+        if edge_tls_listen.is_some() && tls_cert.is_empty() {
+            anyhow::bail!("--edge-tls-listen needs --tls-cert and --tls-key");
+        }
+        let _data_dir = a
+            .data_dir
+            .or(f.parse("data_dir")?)
+            .unwrap_or_else(|| PathBuf::from("./ledge-data"));
+        Ok(Self {
+            config_file,
+            edge_listen: match a.edge_listen.or(f.parse("edge_listen")?) {
+                Some(s) => s,
+                None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            },
+            edge_tls_listen,
+            tls_pairs: tls_cert.into_iter().zip(tls_key).collect(),
+            edge_domain: a
+                .edge_domain
+                .or(f.string("edge_domain"))
+                .unwrap_or_else(|| "ledge.localhost".into()),
+            pop: a
+                .pop
+                .or(f.string("pop"))
+                .unwrap_or_else(|| "LOCAL1".into()),
+            cache_dir: a.cache_dir.or(f.parse("cache_dir")?),
+            cache_size: a.cache_size.or(f.parse("cache_size")?).unwrap_or(1 << 30),
+            cache_memory_size: a
+                .cache_memory_size
+                .or(f.parse("cache_memory_size")?)
+                .unwrap_or(256 << 20),
+            max_body_size: a
+                .max_body_size
+                .or(f.parse("max_body_size")?)
+                .unwrap_or(1 << 30),
+            origin_ca: or_list(a.origin_ca, "origin_ca"),
+            header_read_timeout: Duration::from_secs(
+                a.header_read_timeout
+                    .or(f.parse("header_read_timeout")?)
+                    .unwrap_or(10)
+                    .max(1),
+            ),
+        })
+    }
+}
 
 /// Runs `ledge edge`.
-pub(crate) async fn run(_args: EdgeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("ledge edge is not built yet")
+pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
+    let cfg = EdgeConfig::from_args(args)?;
+    let snapshot = reload::read_snapshot(&cfg.config_file)
+        .with_context(|| format!("cannot serve {}", cfg.config_file.display()))?;
+    let clients = OriginClients::new(&cfg.origin_ca)?;
+    let store = Arc::new(SnapshotStore::new(snapshot, clients)?);
+    let identity = EdgeIdentity::new(&cfg.pop, &cfg.edge_domain)?;
+    let limits = Limits {
+        max_body_bytes: cfg.max_body_size,
+        ..Limits::default()
+    };
+    let _ = (&cfg.cache_dir, cfg.cache_size, cfg.cache_memory_size);
+    let cache = EdgeCache::disabled();
+    let edge = Arc::new(Edge::new(store, identity, limits, NoTriggers, cache));
+    let settings = ServerSettings {
+        header_read_timeout: cfg.header_read_timeout,
+        ..ServerSettings::default()
+    };
+
+    let http = tokio::net::TcpListener::bind(cfg.edge_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.edge_listen))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ledge: edge listening on http://{}", http.local_addr()?)?;
+    let https = match cfg.edge_tls_listen {
+        Some(addr) => {
+            let tls = tls::server_config(&cfg.tls_pairs)?;
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            writeln!(out, "ledge: edge-tls listening on https://{}", l.local_addr()?)?;
+            Some((l, tls))
+        }
+        None => None,
+    };
+    out.flush()?;
+    drop(out);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(server::serve_http(http, edge.clone(), settings.clone()));
+    if let Some((l, tls)) = https {
+        tasks.spawn(server::serve_https(l, edge.clone(), tls, settings));
+    }
+    tasks.spawn(reload::follow_file(
+        cfg.config_file.clone(),
+        edge,
+        Duration::from_secs(1),
+    ));
+    tracing::info!(version = "ready", "edge serving {}", cfg.config_file.display());
+    wait_for_shutdown().await;
+    tasks.abort_all();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }
