@@ -152,7 +152,10 @@ mod tests {
         let i = index();
         assert_eq!(i.take_matching("E1", &["/img/*".into()]).len(), 4);
         let i = index();
-        assert_eq!(i.take_matching("E1", &["/img*".into()]).len(), 6);
+        // A plain prefix: `/img*` takes `/img`, `/img/…` but not `/images/…`.
+        assert_eq!(i.take_matching("E1", &["/img*".into()]).len(), 5);
+        let i = index();
+        assert_eq!(i.take_matching("E1", &["/im*".into()]).len(), 6);
         let i = index();
         assert_eq!(i.take_matching("E1", &["/*".into()]).len(), 7);
         assert_eq!(i.len(), 1, "other distributions keep their entries");

@@ -128,8 +128,10 @@ impl Keyer {
         }
         hash_cookies(&mut h, spec, req.headers);
         let enc = normalize_accept_encoding(spec, req.headers, req.version);
-        h.tag(b'E');
-        h.tag(enc as u8);
+        if let Some(coding) = enc.key_value() {
+            h.tag(b'E');
+            h.part(coding.as_bytes());
+        }
         h.finish()
     }
 }
@@ -234,6 +236,14 @@ impl NormalizedEncoding {
             Self::Gzip => Some("gzip"),
             Self::Br => Some("br"),
             Self::BrGzip => Some("br,gzip"),
+        }
+    }
+
+    /// The key component: `None` when `Accept-Encoding` is not in the key (§3.3).
+    pub fn key_value(self) -> Option<&'static str> {
+        match self {
+            Self::Absent | Self::Identity => None,
+            other => other.as_str(),
         }
     }
 

@@ -58,3 +58,6 @@ pub use request::{CacheRequest, Conditional};
 pub use response::{Body, CacheOutcome, NoStream, OriginResponse};
 pub use settings::{CacheSettings, TtlBounds};
 pub use status::CacheStatus;
+
+#[cfg(test)]
+pub(crate) mod testutil;
