@@ -130,9 +130,10 @@ pub fn freshness(
         refetch_always: false,
         stale_while_revalidate: Duration::from_secs(cc.stale_while_revalidate.unwrap_or(0)),
         stale_if_error: cc.stale_if_error.map(Duration::from_secs),
-        is_error: code >= 400,
+        is_error: code >= 400 && code != 410,
     };
-    if code >= 400 {
+    // 410 Gone follows the ordinary TTL rules (§5.1).
+    if code >= 400 && code != 410 {
         let header_ttl = cc.s_maxage.or(cc.max_age);
         let cacheable = ALWAYS_CACHED_ERRORS.contains(&code)
             || (CC_CACHED_ERRORS.contains(&code) && header_ttl.is_some());
