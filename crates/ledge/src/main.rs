@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod control;
 mod edge;
 mod event;
 mod invoke;
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the control plane alone: the AWS-compatible Lambda API.
+    Control(control::ControlArgs),
     /// Run an edge node: a caching reverse proxy serving a config snapshot.
     Edge(edge::EdgeArgs),
     /// Run a function locally, as Lambda would, and print its result and logs.
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Control(args) => control::run(args).await,
             Command::Edge(args) => edge::run(args).await,
             Command::Invoke(args) => invoke::run(args).await,
             Command::Event(args) => event::run(args).await,

@@ -22,8 +22,6 @@ use crate::AppState;
 
 /// How long a `Code.Location` URL stays valid.
 const CODE_URL_TTL: Duration = Duration::from_secs(600);
-/// Optimistic retries of an update when the caller gave no RevisionId.
-const UPDATE_ATTEMPTS: usize = 8;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -291,45 +289,25 @@ pub(super) async fn list(
     Ok(json_response(StatusCode::OK, out))
 }
 
-/// Reads `$LATEST`, lets `edit` derive the new one, and writes it optimistically: a
-/// concurrent change is retried when the caller gave no RevisionId, and a 412 otherwise.
+/// Applies `edit` to `$LATEST` in one transaction (see `Store::update_latest`).
 async fn update_latest(
     state: &AppState,
     name: &str,
     expected_revision: Option<&str>,
     publish: bool,
-    edit: impl Fn(&VersionRow) -> VersionRow,
+    edit: impl FnOnce(&VersionRow) -> VersionRow,
 ) -> Result<VersionRow, ApiError> {
-    for _ in 0..UPDATE_ATTEMPTS {
-        let current = state
-            .inner
-            .store
-            .get_version(name, 0)
-            .await?
-            .ok_or_else(|| state.not_found(name, None))?;
-        if expected_revision.is_some_and(|r| r != current.revision_id) {
-            return Err(precondition_failed());
-        }
-        let new = edit(&current);
-        match state
-            .inner
-            .store
-            .update_latest(&current.revision_id, new, publish)
-            .await
-        {
-            Ok(row) => return Ok(row),
-            Err(UpdateError::NotFound) => return Err(state.not_found(name, None)),
-            Err(UpdateError::RevisionMismatch) if expected_revision.is_some() => {
-                return Err(precondition_failed())
-            }
-            Err(UpdateError::RevisionMismatch) => continue,
-            Err(UpdateError::Database(e)) => return Err(e.into()),
-        }
+    match state
+        .inner
+        .store
+        .update_latest(name, expected_revision, publish, edit)
+        .await
+    {
+        Ok(row) => Ok(row),
+        Err(UpdateError::NotFound) => Err(state.not_found(name, None)),
+        Err(UpdateError::RevisionMismatch) => Err(precondition_failed()),
+        Err(UpdateError::Database(e)) => Err(e.into()),
     }
-    Err(ApiError::Conflict(format!(
-        "The operation cannot be performed at this time. An update is in progress for resource: {}",
-        state.function_arn(name)
-    )))
 }
 
 /// `PUT /2015-03-31/functions/{name}/code`

@@ -267,19 +267,30 @@ impl Store {
         row.as_ref().map(decode_row).transpose()
     }
 
-    /// Replaces `$LATEST` with `new` if its revision is still `base_revision`; then, when
-    /// `publish` is set, cuts a version from it in the same transaction. Returns the new
-    /// `$LATEST`, or the new version when published.
+    /// Rewrites `$LATEST` with `edit` of its current value; then, when `publish` is set,
+    /// cuts a version from it in the same transaction. `expected_revision` (the caller's
+    /// RevisionId) must match, and the write itself is conditional on the revision read, so a
+    /// lost update is impossible even without the row lock. Returns the new `$LATEST`, or
+    /// the new version when published.
     pub async fn update_latest(
         &self,
-        base_revision: &str,
-        mut new: VersionRow,
+        name: &str,
+        expected_revision: Option<&str>,
         publish: bool,
+        edit: impl FnOnce(&VersionRow) -> VersionRow,
     ) -> Result<VersionRow, UpdateError> {
         let mut tx = self.pool.begin().await?;
-        let Some((last_version, _)) = lock_function(&mut tx, &new.function_name).await? else {
+        let Some((last_version, _)) = lock_function(&mut tx, name).await? else {
             return Err(UpdateError::NotFound);
         };
+        let current = get_in(&mut tx, name, 0)
+            .await?
+            .ok_or(UpdateError::NotFound)?;
+        if expected_revision.is_some_and(|r| r != current.revision_id) {
+            return Err(UpdateError::RevisionMismatch);
+        }
+        let mut new = edit(&current);
+        new.function_name = name.to_owned();
         new.version = 0;
         new.revision_id = new_revision();
         let updated = sqlx::query(
@@ -291,7 +302,7 @@ impl Store {
         .bind(new.code_size)
         .bind(encode_config(&new.config)?)
         .bind(&new.function_name)
-        .bind(base_revision)
+        .bind(&current.revision_id)
         .execute(&mut *tx)
         .await?
         .rows_affected();

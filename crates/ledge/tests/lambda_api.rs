@@ -1,0 +1,359 @@
+//! The Lambda API end to end: the real `ledge control` binary on port 0, driven by the real
+//! AWS CLI and boto3 (pinned in `tests/requirements.txt`), on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL must be reachable at 127.0.0.1:5432 (user `postgres`, trust auth): each test
+//! creates its own database (ledge creates it on start), so tests run in parallel. When
+//! PostgreSQL, Python, boto3 or the AWS CLI is missing these tests fail; they never skip.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+const KEY: &str = "AKIDLEDGETEST0000001";
+const SECRET: &str = "ledge/test/secret/0123456789abcdefABCDEF";
+
+/// A running `ledge control`, killed on drop.
+struct Ledge {
+    child: Child,
+    endpoint: String,
+    _data: tempfile::TempDir,
+}
+
+impl Ledge {
+    fn start(database_url: Option<&str>) -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledge"));
+        cmd.arg("control")
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--api-listen")
+            .arg("127.0.0.1:0")
+            .env("LEDGE_ACCESS_KEY_ID", KEY)
+            .env("LEDGE_SECRET_ACCESS_KEY", SECRET)
+            .env("LEDGE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(url) = database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let mut child = cmd.spawn().expect("start ledge control");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
+        let Some(endpoint) = line.trim().strip_prefix("ledge: api listening on ") else {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            let _ = child.kill();
+            panic!("ledge control did not start (stdout {line:?}): {err}");
+        };
+        Self {
+            endpoint: endpoint.to_owned(),
+            child,
+            _data: data,
+        }
+    }
+
+    /// Runs `aws lambda ARGS…` against this ledge.
+    fn aws(&self, args: &[&str]) -> Output {
+        Command::new("aws")
+            .arg("--endpoint-url")
+            .arg(&self.endpoint)
+            .arg("--output")
+            .arg("json")
+            .arg("lambda")
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("the AWS CLI (pip install -r tests/requirements.txt)")
+    }
+
+    /// `aws lambda …` that must succeed; its JSON output.
+    fn aws_ok(&self, args: &[&str]) -> Value {
+        let out = self.aws(args);
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).expect("aws prints JSON")
+    }
+
+    /// `aws lambda …` that must fail with `code`.
+    fn aws_err(&self, args: &[&str], code: &str) {
+        let out = self.aws(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "aws {args:?} succeeded, expected {code}"
+        );
+        assert!(
+            stderr.contains(&format!("An error occurred ({code})")),
+            "aws {args:?}: expected {code}, got: {stderr}"
+        );
+    }
+
+    /// Runs a suite of `boto3_suite.py` against this ledge.
+    fn boto3(&self, suite: &str) -> String {
+        run_python(&[&self.endpoint, KEY, SECRET, suite])
+    }
+}
+
+impl Drop for Ledge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_python(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lambda_api/boto3_suite.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .output()
+        .expect("python3 with boto3 (pip install -r tests/requirements.txt)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "boto3 suite {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A fresh PostgreSQL database URL for one test (ledge creates the database).
+fn postgres_url() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "postgres://postgres@127.0.0.1:5432/ledge_test_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A small zip written to a temp file, for `--zip-file fileb://…`.
+fn zip_file(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let path = dir.join(name);
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, zipfile\n\
+             with zipfile.ZipFile(sys.argv[1], 'w') as z: z.writestr('index.js', sys.argv[2])",
+        )
+        .arg(&path)
+        .arg(source)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    path
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn awscli_suite(ledge: &Ledge) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let one = zip_file(dir.path(), "one.zip", "exports.handler = async () => 1;");
+    let two = zip_file(dir.path(), "two.zip", "exports.handler = async () => 2;");
+    let fileb = |p: &Path| format!("fileb://{}", p.display());
+    let role = "arn:aws:iam::000000000000:role/edge-role";
+    let create = |name: &str| {
+        vec![
+            "create-function".to_owned(),
+            "--function-name".into(),
+            name.into(),
+            "--runtime".into(),
+            "nodejs20.x".into(),
+            "--role".into(),
+            role.into(),
+            "--handler".into(),
+            "index.handler".into(),
+            "--zip-file".into(),
+            fileb(&one),
+        ]
+    };
+
+    let created = ledge.aws_ok(&args(&create("cli")));
+    assert_eq!(created["Version"], "$LATEST");
+    assert_eq!(created["State"], "Active");
+    ledge.aws_err(&args(&create("cli")), "ResourceConflictException");
+    let mut bad = create("cli-bad");
+    bad.extend(["--timeout".into(), "0".into()]);
+    ledge.aws_err(&args(&bad), "ValidationException");
+    ledge.aws_ok(&["wait", "function-active-v2", "--function-name", "cli"]);
+
+    let conf = ledge.aws_ok(&["get-function-configuration", "--function-name", "cli"]);
+    assert_eq!(conf["Timeout"], 3);
+    let v1 = ledge.aws_ok(&["publish-version", "--function-name", "cli"]);
+    assert_eq!(v1["Version"], "1");
+    let updated = ledge.aws_ok(&[
+        "update-function-code",
+        "--function-name",
+        "cli",
+        "--zip-file",
+        &fileb(&two),
+        "--publish",
+    ]);
+    assert_eq!(updated["Version"], "2");
+    let cfg = ledge.aws_ok(&[
+        "update-function-configuration",
+        "--function-name",
+        "cli",
+        "--memory-size",
+        "512",
+        "--environment",
+        "Variables={GREETING=hi}",
+    ]);
+    assert_eq!(cfg["MemorySize"], 512);
+    ledge.aws_ok(&["wait", "function-updated-v2", "--function-name", "cli"]);
+    ledge.aws_err(
+        &[
+            "update-function-configuration",
+            "--function-name",
+            "cli",
+            "--revision-id",
+            "stale",
+            "--timeout",
+            "9",
+        ],
+        "PreconditionFailedException",
+    );
+    let got = ledge.aws_ok(&["get-function", "--function-name", "cli", "--qualifier", "1"]);
+    assert_eq!(got["Configuration"]["Version"], "1");
+    assert!(got["Code"]["Location"]
+        .as_str()
+        .is_some_and(|l| l.starts_with("http://")));
+    let versions = ledge.aws_ok(&["list-versions-by-function", "--function-name", "cli"]);
+    let names: Vec<&str> = versions["Versions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v["Version"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["$LATEST", "1", "2"]);
+    let listed = ledge.aws_ok(&["list-functions", "--function-version", "ALL"]);
+    assert_eq!(listed["Functions"].as_array().map(Vec::len), Some(3));
+
+    let alias = ledge.aws_ok(&[
+        "create-alias",
+        "--function-name",
+        "cli",
+        "--name",
+        "live",
+        "--function-version",
+        "1",
+    ]);
+    assert_eq!(
+        alias["AliasArn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:cli:live"
+    );
+    ledge.aws_ok(&[
+        "update-alias",
+        "--function-name",
+        "cli",
+        "--name",
+        "live",
+        "--function-version",
+        "2",
+    ]);
+    let aliases = ledge.aws_ok(&["list-aliases", "--function-name", "cli"]);
+    assert_eq!(aliases["Aliases"][0]["FunctionVersion"], "2");
+    let arn = "arn:aws:lambda:us-east-1:000000000000:function:cli";
+    ledge.aws_ok(&["tag-resource", "--resource", arn, "--tags", "team=edge"]);
+    assert_eq!(
+        ledge.aws_ok(&["list-tags", "--resource", arn])["Tags"]["team"],
+        "edge"
+    );
+    ledge.aws_ok(&["untag-resource", "--resource", arn, "--tag-keys", "team"]);
+    let settings = ledge.aws_ok(&["get-account-settings"]);
+    assert_eq!(settings["AccountUsage"]["FunctionCount"], 1);
+    ledge.aws_ok(&["delete-alias", "--function-name", "cli", "--name", "live"]);
+    ledge.aws_ok(&[
+        "delete-function",
+        "--function-name",
+        "cli",
+        "--qualifier",
+        "1",
+    ]);
+    ledge.aws_ok(&["delete-function", "--function-name", arn]);
+    ledge.aws_err(
+        &["get-function", "--function-name", "cli"],
+        "ResourceNotFoundException",
+    );
+}
+
+#[test]
+fn boto3_on_sqlite() {
+    let ledge = Ledge::start(None);
+    ledge.boto3("api");
+}
+
+#[test]
+fn boto3_on_postgres() {
+    let ledge = Ledge::start(Some(&postgres_url()));
+    ledge.boto3("api");
+}
+
+#[test]
+fn awscli_on_sqlite() {
+    awscli_suite(&Ledge::start(None));
+}
+
+#[test]
+fn awscli_on_postgres() {
+    awscli_suite(&Ledge::start(Some(&postgres_url())));
+}
+
+#[test]
+fn concurrent_publish_on_sqlite() {
+    Ledge::start(None).boto3("concurrency");
+}
+
+#[test]
+fn concurrent_publish_on_postgres() {
+    Ledge::start(Some(&postgres_url())).boto3("concurrency");
+}
+
+#[test]
+fn two_control_planes_share_one_postgres() {
+    let url = postgres_url();
+    let a = Ledge::start(Some(&url));
+    let b = Ledge::start(Some(&url));
+    a.boto3("create-busy");
+    let (ra, rb) = std::thread::scope(|s| {
+        let ta = s.spawn(|| a.boto3("publish-many"));
+        let tb = s.spawn(|| b.boto3("publish-many"));
+        (ta.join(), tb.join())
+    });
+    let mut versions: Vec<u32> = [ra.expect("a"), rb.expect("b")]
+        .iter()
+        .flat_map(|out| {
+            let line = out.lines().find(|l| l.starts_with('[')).unwrap_or("[]");
+            serde_json::from_str::<Vec<u32>>(line).expect("versions as JSON")
+        })
+        .collect();
+    versions.sort_unstable();
+    let expected: Vec<u32> = (1..=versions.len() as u32).collect();
+    assert_eq!(versions.len(), 24);
+    assert_eq!(
+        versions, expected,
+        "distinct consecutive versions across processes"
+    );
+}
