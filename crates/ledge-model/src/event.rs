@@ -99,6 +99,20 @@ pub struct Body {
     pub input_truncated: bool,
 }
 
+// === impl Body ===
+
+impl Body {
+    /// The body as CloudFront delivers it: base64, read-only, not truncated.
+    pub fn from_bytes(data: &[u8]) -> Body {
+        Body {
+            action: BodyAction::ReadOnly,
+            data: base64::engine::general_purpose::STANDARD.encode(data),
+            encoding: BodyEncoding::Base64,
+            input_truncated: false,
+        }
+    }
+}
+
 /// `body.action`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BodyAction {
