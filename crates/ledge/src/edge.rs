@@ -96,7 +96,8 @@ impl FileValues {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read --config {}", path.display()))?;
         let map: HashMap<String, serde_json::Value> = if text.trim_start().starts_with('{') {
-            serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?
+            serde_json::from_str(&text)
+                .with_context(|| format!("{}: invalid JSON", path.display()))?
         } else {
             let mut m = HashMap::new();
             for (n, line) in text.lines().enumerate() {
@@ -185,10 +186,7 @@ impl EdgeConfig {
                 .edge_domain
                 .or(f.string("edge_domain"))
                 .unwrap_or_else(|| "ledge.localhost".into()),
-            pop: a
-                .pop
-                .or(f.string("pop"))
-                .unwrap_or_else(|| "LOCAL1".into()),
+            pop: a.pop.or(f.string("pop")).unwrap_or_else(|| "LOCAL1".into()),
             cache_dir: a.cache_dir.or(f.parse("cache_dir")?),
             cache_size: a.cache_size.or(f.parse("cache_size")?).unwrap_or(1 << 30),
             cache_memory_size: a
@@ -234,14 +232,22 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", cfg.edge_listen))?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "ledge: edge listening on http://{}", http.local_addr()?)?;
+    writeln!(
+        out,
+        "ledge: edge listening on http://{}",
+        http.local_addr()?
+    )?;
     let https = match cfg.edge_tls_listen {
         Some(addr) => {
             let tls = tls::server_config(&cfg.tls_pairs)?;
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
-            writeln!(out, "ledge: edge-tls listening on https://{}", l.local_addr()?)?;
+            writeln!(
+                out,
+                "ledge: edge-tls listening on https://{}",
+                l.local_addr()?
+            )?;
             Some((l, tls))
         }
         None => None,
@@ -259,7 +265,11 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         edge,
         Duration::from_secs(1),
     ));
-    tracing::info!(version = "ready", "edge serving {}", cfg.config_file.display());
+    tracing::info!(
+        version = "ready",
+        "edge serving {}",
+        cfg.config_file.display()
+    );
     wait_for_shutdown().await;
     tasks.abort_all();
     Ok(ExitCode::SUCCESS)

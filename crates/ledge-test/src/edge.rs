@@ -1,0 +1,208 @@
+//! Starting the real `ledge edge` binary on port 0 with a snapshot file.
+//!
+//! ```no_run
+//! # fn demo(snapshot: serde_json::Value) {
+//! let edge = ledge_test::edge::Edge::builder(env!("CARGO_PKG_NAME")).snapshot(snapshot).start();
+//! # }
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::certs::SelfSigned;
+
+/// How to start an edge.
+#[derive(Debug)]
+pub struct EdgeBuilder {
+    binary: PathBuf,
+    snapshot: serde_json::Value,
+    tls: Vec<SelfSigned>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// A running `ledge edge` process; killed when dropped.
+#[derive(Debug)]
+pub struct Edge {
+    /// The plain HTTP listener.
+    pub http: SocketAddr,
+    /// The HTTPS listener, when TLS was asked for.
+    pub https: Option<SocketAddr>,
+    /// The snapshot file the edge follows.
+    pub snapshot_file: PathBuf,
+    /// The temporary directory holding the snapshot, certificates and cache.
+    pub dir: tempfile::TempDir,
+    child: Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+// === impl EdgeBuilder ===
+
+impl EdgeBuilder {
+    /// Serves this snapshot (JSON).
+    pub fn snapshot(mut self, snapshot: serde_json::Value) -> Self {
+        self.snapshot = snapshot;
+        self
+    }
+
+    /// Adds an HTTPS listener with this certificate (repeat for SNI tests).
+    pub fn tls(mut self, cert: SelfSigned) -> Self {
+        self.tls.push(cert);
+        self
+    }
+
+    /// Adds command-line arguments.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Sets an environment variable for the process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Starts the process and waits until it printed its listening addresses.
+    ///
+    /// # Panics
+    /// When the process does not start or print its addresses within 30 s (a test failure).
+    pub fn start(self) -> Edge {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let snapshot_file = dir.path().join("snapshot.json");
+        write_atomic(&snapshot_file, &self.snapshot);
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("edge")
+            .arg("--config-file")
+            .arg(&snapshot_file)
+            .arg("--edge-listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"));
+        if !self.tls.is_empty() {
+            cmd.arg("--edge-tls-listen").arg("127.0.0.1:0");
+            for (i, c) in self.tls.iter().enumerate() {
+                let (cert, key) = c.write_to(dir.path(), &format!("tls{i}"));
+                cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            }
+        }
+        cmd.args(&self.args)
+            .env_remove("LEDGE_EDGE_LISTEN")
+            .env("LEDGE_LOG", "info,ledge_edge=debug")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start ledge edge");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr_pipe = child.stderr.take().expect("stderr");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                if std::env::var_os("LEDGE_TEST_VERBOSE").is_some() {
+                    eprintln!("[edge] {line}");
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let want_tls = !self.tls.is_empty();
+        let (mut http, mut https) = (None, None);
+        while http.is_none() || (want_tls && https.is_none()) {
+            let line = match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(l) => l,
+                Err(_) => {
+                    let _ = child.kill();
+                    let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+                    panic!("ledge edge did not print its address; stderr:\n{err}");
+                }
+            };
+            if let Some(a) = line.strip_prefix("ledge: edge listening on http://") {
+                http = a.trim().parse().ok();
+            } else if let Some(a) = line.strip_prefix("ledge: edge-tls listening on https://") {
+                https = a.trim().parse().ok();
+            }
+        }
+        Edge {
+            http: http.expect("http address"),
+            https,
+            snapshot_file,
+            dir,
+            child,
+            stderr,
+        }
+    }
+}
+
+fn write_atomic(path: &Path, value: &serde_json::Value) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value).expect("json")).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+// === impl Edge ===
+
+impl Edge {
+    /// A builder for the binary at `binary` (in tests: `env!("CARGO_BIN_EXE_ledge")`).
+    pub fn builder(binary: impl Into<PathBuf>) -> EdgeBuilder {
+        EdgeBuilder {
+            binary: binary.into(),
+            snapshot: serde_json::json!({"Version": 1, "Distributions": []}),
+            tls: Vec::new(),
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// Replaces the snapshot file atomically (the edge notices within about a second).
+    pub fn write_snapshot(&self, snapshot: &serde_json::Value) {
+        write_atomic(&self.snapshot_file, snapshot);
+    }
+
+    /// Sends SIGHUP to the process.
+    pub fn sighup(&self) {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill -HUP");
+        assert!(status.success());
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
