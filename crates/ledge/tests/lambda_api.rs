@@ -197,7 +197,7 @@ fn awscli_suite(ledge: &Ledge) {
     assert_eq!(created["State"], "Active");
     ledge.aws_err(&args(&create("cli")), "ResourceConflictException");
     let mut bad = create("cli-bad");
-    bad.extend(["--timeout".into(), "0".into()]);
+    bad.extend(["--timeout".into(), "1000".into()]);
     ledge.aws_err(&args(&bad), "ValidationException");
     ledge.aws_ok(&["wait", "function-active-v2", "--function-name", "cli"]);
 
