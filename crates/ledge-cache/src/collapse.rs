@@ -26,10 +26,13 @@ pub enum Shared {
     Uncacheable,
 }
 
+/// In-flight fetches: key → (flight id, the leader's channel).
+type Flights = HashMap<CacheKey, (u64, watch::Receiver<Option<Shared>>)>;
+
 /// The in-flight fetches, by key.
 #[derive(Debug, Default)]
 pub struct Collapser {
-    flights: Mutex<HashMap<CacheKey, (u64, watch::Receiver<Option<Shared>>)>>,
+    flights: Mutex<Flights>,
     ids: AtomicU64,
 }
 
@@ -60,7 +63,7 @@ pub enum Role {
 // === impl Collapser ===
 
 impl Collapser {
-    fn lock(&self) -> MutexGuard<'_, HashMap<CacheKey, (u64, watch::Receiver<Option<Shared>>)>> {
+    fn lock(&self) -> MutexGuard<'_, Flights> {
         self.flights.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -6,7 +6,7 @@
 //! ```no_run
 //! # async fn demo(parts: http::request::Parts, settings: ledge_cache::CacheSettings)
 //! #     -> Result<(), std::io::Error> {
-//! use ledge_cache::{Cache, CacheConfig, CacheRequest, OriginResponse};
+//! use ledge_cache::{Cache, CacheConfig, CacheRequest, NoStream, OriginResponse};
 //! let cache = Cache::new(CacheConfig::default()).expect("cache");
 //! let req = CacheRequest::new("E1ABC", "d111.ledge.localhost", &parts, &settings);
 //! let out = cache
@@ -14,7 +14,7 @@
 //!         // Build the origin request from `ledge_cache::key::origin_params(&req)`, strip the
 //!         // viewer's Range/If-* when `cond.cache_fill`, add `cond`'s validators, send it.
 //!         let _ = cond;
-//!         Ok::<_, std::io::Error>(OriginResponse::full(
+//!         Ok::<_, std::io::Error>(OriginResponse::<NoStream>::full(
 //!             http::StatusCode::OK,
 //!             http::HeaderMap::new(),
 //!             "body",

@@ -225,15 +225,12 @@ fn filter_vary(headers: &mut HeaderMap, settings: &CacheSettings) {
         for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let keep = if name == "*" {
                 !keep_star
-            } else if name.eq_ignore_ascii_case("accept-encoding")
-                || name.eq_ignore_ascii_case("cookie")
-            {
-                true
-            } else if name.eq_ignore_ascii_case("user-agent") && device {
-                true
             } else {
-                HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
-                    .is_ok_and(|h| settings.forwards_header(&h))
+                name.eq_ignore_ascii_case("accept-encoding")
+                    || name.eq_ignore_ascii_case("cookie")
+                    || (name.eq_ignore_ascii_case("user-agent") && device)
+                    || HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                        .is_ok_and(|h| settings.forwards_header(&h))
             };
             if keep && !kept.iter().any(|k| k.eq_ignore_ascii_case(name)) {
                 kept.push(name.to_string());
