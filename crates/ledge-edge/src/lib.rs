@@ -23,6 +23,7 @@ pub mod reload;
 pub mod response;
 pub mod server;
 pub mod snapshot;
+pub mod sniff;
 pub mod store;
 pub mod tls;
 pub mod triggers;

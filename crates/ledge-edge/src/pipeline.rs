@@ -41,12 +41,14 @@ impl Default for Limits {
 }
 
 /// Where a request came from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     /// The viewer's address (TCP peer).
     pub peer: SocketAddr,
     /// Whether the viewer used TLS.
     pub https: bool,
+    /// Raised by the connection's [`crate::sniff::Sniff`] when a CL+TE head went by.
+    pub smuggling: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// An edge node's request handler; shared by every connection.
@@ -143,6 +145,13 @@ impl<T: Triggers> Edge<T> {
         conn: ConnInfo,
         request_id: &HeaderValue,
     ) -> Result<Response<EdgeBody>, EdgeError> {
+        if conn
+            .smuggling
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(EdgeError::new(ErrorKind::InvalidRequest).explain("CL+TE"));
+        }
         self.check_request(&req)?;
         let snapshot = self.store.load();
         let distribution = {

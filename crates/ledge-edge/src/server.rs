@@ -5,6 +5,7 @@
 //! 431, anything between the CloudFront limits and hyper's buffer gets the pipeline's 413.
 
 use std::convert::Infallible;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::pipeline::{ConnInfo, Edge};
+use crate::sniff::Sniff;
 use crate::triggers::Triggers;
 
 /// Connection-level settings of the listeners.
@@ -74,12 +76,21 @@ pub async fn serve_http<T: Triggers>(
         let edge = edge.clone();
         let builder = builder.clone();
         tokio::spawn(async move {
-            let conn = ConnInfo { peer, https: false };
+            let flag = Arc::new(AtomicBool::new(false));
+            let conn = ConnInfo {
+                peer,
+                https: false,
+                smuggling: Some(flag.clone()),
+            };
             let svc = service_fn(move |req| {
                 let edge = edge.clone();
+                let conn = conn.clone();
                 async move { Ok::<_, Infallible>(edge.handle(req, conn).await) }
             });
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(Sniff::new(stream, flag)), svc)
+                .await
+            {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });
@@ -121,12 +132,21 @@ pub async fn serve_https<T: Triggers>(
                     return;
                 }
             };
-            let conn = ConnInfo { peer, https: true };
+            let flag = Arc::new(AtomicBool::new(false));
+            let conn = ConnInfo {
+                peer,
+                https: true,
+                smuggling: Some(flag.clone()),
+            };
             let svc = service_fn(move |req| {
                 let edge = edge.clone();
+                let conn = conn.clone();
                 async move { Ok::<_, Infallible>(edge.handle(req, conn).await) }
             });
-            if let Err(e) = builder.serve_connection(TokioIo::new(tls), svc).await {
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(Sniff::new(tls, flag)), svc)
+                .await
+            {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });
