@@ -125,7 +125,9 @@ impl Worker {
                 ));
             }
             Language::Python => {
-                cmd.args(["-s", "-B"]);
+                // No site: a function sees only its package and the standard library, as on
+                // Lambda, and starts without importing whatever the host installed.
+                cmd.args(["-S", "-s", "-B"]);
             }
         }
         cmd.arg(&info.bootstrap)

@@ -296,10 +296,13 @@ def handler(event, context):
         while True:
             keep.append(bytearray(16 * 1024 * 1024))
     if kind == "garbage":
-        import gc, socket
-        for obj in gc.get_objects():
-            if isinstance(obj, socket.socket):
-                obj.sendall(b"\x0a\x00\x00\x00garbage!!!!!")
+        import sys, _socket
+        frame = sys._getframe()
+        while frame is not None:
+            for obj in list(frame.f_locals.values()):
+                if isinstance(obj, _socket.socket):
+                    obj.sendall(b"\x0a\x00\x00\x00garbage!!!!!")
+            frame = frame.f_back
         return "lied"
     return os.getpid()
 "#;

@@ -8,10 +8,10 @@
 #
 # print() and the logging module are captured here and travel in the reply frame, so the real
 # stdout/stderr stay free for output of native code and child processes.
+import _socket
 import io
 import json
 import os
-import socket
 import struct
 import sys
 import time
@@ -79,9 +79,31 @@ sys.stdout = _Capture()
 sys.stderr = _Capture()
 
 
-def _setup_logging():
-    import logging
+class _LoggingHook:
+    """Configures the logging module the moment user code first imports it (as Lambda's
+    preconfigured root logger), so a function that never logs never pays for the import."""
 
+    def find_spec(self, name, path=None, target=None):
+        if name != "logging":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        exec_module = loader.exec_module
+
+        def exec_and_configure(module):
+            exec_module(module)
+            _setup_logging(module)
+
+        loader.exec_module = exec_and_configure
+        return spec
+
+
+def _setup_logging(logging):
     class _LambdaHandler(logging.Handler):
         def emit(self, record):
             try:
@@ -182,20 +204,23 @@ def _frames(tb):
     return traceback.format_list(traceback.extract_tb(tb))
 
 
-def _max_rss_kib():
-    try:
-        import resource
+_resource = None
 
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss & 0xFFFFFFFF
+
+def _max_rss_kib():
+    global _resource
+    try:
+        if _resource is None:
+            import resource as _resource
+        return _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss & 0xFFFFFFFF
     except Exception:
         return 0
 
 
 def main():
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.connect(_env["LEDGE_SOCKET"])
     sendall = sock.sendall
-    recv_into = sock.recv_into
 
     def send(kind, body):
         logs = _logs.take().encode("utf-8", "replace")
@@ -204,20 +229,29 @@ def main():
             _HEADER.pack(9 + len(logs) + len(payload), kind, _max_rss_kib(), len(logs)) + logs + payload
         )
 
-    def recv_exact(n):
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
-        while got < n:
-            k = recv_into(view[got:])
-            if k == 0:
+    pending = bytearray()
+    recv = sock.recv
+
+    def read_frame():
+        # One recv per frame in the common case; frames may also arrive in pieces.
+        while True:
+            if len(pending) >= 4:
+                n = int.from_bytes(pending[:4], "little")
+                if len(pending) >= 4 + n:
+                    frame = bytes(pending[4 : 4 + n])
+                    del pending[: 4 + n]
+                    return frame
+            chunk = recv(65536)
+            if not chunk:
                 sys.exit(0)
-            got += k
-        return buf
+            pending.extend(chunk)
 
     task_root = _env.get("LAMBDA_TASK_ROOT") or os.getcwd()
     sys.path.insert(0, task_root)
-    _setup_logging()
+    if "logging" in sys.modules:
+        _setup_logging(sys.modules["logging"])
+    else:
+        sys.meta_path.insert(0, _LoggingHook())
     try:
         handler = _load_handler()
     except BaseException as e:
@@ -230,8 +264,7 @@ def main():
     loads = json.loads
     dumps = json.dumps
     while True:
-        (n,) = struct.unpack("<I", recv_exact(4))
-        request = loads(recv_exact(n))
+        request = loads(read_frame())
         request_id = request["id"]
         _logs.request_id = request_id
         context = LambdaContext(request_id, request["deadline"])
