@@ -24,6 +24,10 @@ struct Ledge {
 
 impl Ledge {
     fn start(database_url: Option<&str>) -> Self {
+        Self::start_with(database_url, &[], &[])
+    }
+
+    fn start_with(database_url: Option<&str>, extra: &[&str], envs: &[(&str, &str)]) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledge"));
         cmd.arg("control")
@@ -39,6 +43,7 @@ impl Ledge {
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
+        cmd.args(extra).envs(envs.iter().copied());
         let mut child = cmd.spawn().expect("start ledge control");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
@@ -108,7 +113,7 @@ impl Ledge {
 
     /// Runs a suite of `boto3_suite.py` against this ledge.
     fn boto3(&self, suite: &str) -> String {
-        run_python(&[&self.endpoint, KEY, SECRET, suite])
+        run_python(&[&self.endpoint, KEY, SECRET, suite], &[])
     }
 }
 
@@ -119,11 +124,12 @@ impl Drop for Ledge {
     }
 }
 
-fn run_python(args: &[&str]) -> String {
+fn run_python(args: &[&str], envs: &[(&str, &str)]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lambda_api/boto3_suite.py");
     let out = Command::new("python3")
         .arg(&script)
         .args(args)
+        .envs(envs.iter().copied())
         .output()
         .expect("python3 with boto3 (pip install -r tests/requirements.txt)");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -356,4 +362,51 @@ fn two_control_planes_share_one_postgres() {
         versions, expected,
         "distinct consecutive versions across processes"
     );
+}
+
+/// moto's S3-compatible server on a free loopback port, killed on drop.
+struct Moto(Child, String);
+
+impl Moto {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server (pip install -r tests/requirements.txt)");
+        let moto = Self(child, format!("http://127.0.0.1:{port}"));
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return moto;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("moto_server did not start on port {port}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn packages_in_s3() {
+    let moto = Moto::start();
+    let s3_env = [
+        ("AWS_ENDPOINT_URL", moto.1.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    run_python(&["-", "-", "-", "make-bucket"], &s3_env);
+    let ledge = Ledge::start_with(None, &["--blob-url", "s3://ledge-test/pkgs"], &s3_env);
+    run_python(&[&ledge.endpoint, KEY, SECRET, "s3"], &s3_env);
 }

@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import io
 import json
+import os
 import socket
 import sys
 import urllib.request
@@ -399,7 +400,25 @@ def suite_concurrency(lam):
     check(len(lam.list_tags(Resource=arn("busy"))["Tags"]) == 12, "no lost tag writes")
 
 
+def suite_s3(lam):
+    """Packages land in the S3 bucket ledge was given, and come back out of it."""
+    s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=REGION)
+    code = make_zip("exports.handler = async () => 's3';\n")
+    create(lam, "in-s3", zip=code)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="ledge-test").get("Contents", [])]
+    want = f"pkgs/packages/{hashlib.sha256(code).hexdigest()}.zip"
+    check(keys == [want], f"objects in the bucket: {keys}")
+    location = lam.get_function(FunctionName="in-s3")["Code"]["Location"]
+    with urllib.request.urlopen(location) as resp:
+        check(resp.read() == code, "Code.Location serves the package from S3")
+    check(lam.publish_version(FunctionName="in-s3")["Version"] == "1", "publish")
+
+
 def main():
+    if SUITE == "make-bucket":
+        boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                     region_name=REGION).create_bucket(Bucket="ledge-test")
+        return
     lam = client()
     if SUITE == "api":
         suite_functions(lam)
@@ -409,6 +428,8 @@ def main():
         suite_aliases_tags(lam)
     elif SUITE == "concurrency":
         suite_concurrency(lam)
+    elif SUITE == "s3":
+        suite_s3(lam)
     elif SUITE == "create-busy":
         create(lam, "busy")
     elif SUITE == "publish-many":
