@@ -8,9 +8,9 @@
 //! runs, so no lock is held across an `.await`; a worker that timed out, crashed or broke the
 //! protocol is killed instead of being returned.
 //!
-//! # Limitations
-//! Dropping an invocation future mid-flight kills its worker (the next invocation pays a cold
-//! start) rather than waiting for the abandoned result.
+//! An invocation whose caller goes away (its future is dropped, e.g. the viewer disconnected)
+//! does not lose the worker: a task waits for the abandoned reply, until the deadline, and
+//! returns the worker to the pool.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,7 +24,7 @@ use crate::error::{FunctionError, InvokeError, ThrottleScope};
 use crate::logs::{self, LogBatch, LogDispatcher, LogLine};
 use crate::package::PreparedPackage;
 use crate::protocol;
-use crate::worker::{SpawnError, VersionInfo, Worker, WorkerFailure};
+use crate::worker::{Phase, SpawnError, VersionInfo, Worker, WorkerFailure};
 
 /// A concurrency limit with a bounded queue in front of it.
 #[derive(Debug)]
@@ -109,13 +109,62 @@ pub struct Invocation {
 pub struct FunctionHandle {
     info: Arc<VersionInfo>,
     package: PreparedPackage,
-    idle: Mutex<Vec<Worker>>,
+    pool: Arc<Pool>,
     version_limit: Admission,
     node_limit: Arc<Admission>,
     logs: LogDispatcher,
     worker_ids: Arc<AtomicU64>,
-    closed: AtomicBool,
     cold_starts: AtomicU64,
+}
+
+/// The idle workers of a version, shared with tasks that finish abandoned invocations.
+#[derive(Debug, Default)]
+struct Pool {
+    idle: Mutex<Vec<Worker>>,
+    closed: AtomicBool,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Worker>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(&self, worker: Worker) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        self.lock().push(worker);
+    }
+}
+
+/// A worker taken out of the pool for one invocation. If the invocation is dropped while the
+/// worker awaits its reply, a task finishes the exchange and gives the worker back.
+struct Checkout {
+    worker: Option<Worker>,
+    pool: Arc<Pool>,
+    deadline: Instant,
+    max_response_bytes: usize,
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        let Some(worker) = self.worker.take() else {
+            return;
+        };
+        if worker.phase != Phase::Reading {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pool = self.pool.clone();
+        let (deadline, max) = (self.deadline, self.max_response_bytes);
+        runtime.spawn(async move {
+            if let Some(worker) = worker.finish_abandoned(deadline, max).await {
+                pool.put(worker);
+            }
+        });
+    }
 }
 
 impl FunctionHandle {
@@ -130,12 +179,11 @@ impl FunctionHandle {
         FunctionHandle {
             info,
             package,
-            idle: Mutex::new(Vec::new()),
+            pool: Arc::new(Pool::default()),
             version_limit,
             node_limit,
             logs,
             worker_ids,
-            closed: AtomicBool::new(false),
             cold_starts: AtomicU64::new(0),
         }
     }
@@ -157,7 +205,7 @@ impl FunctionHandle {
 
     /// Workers waiting for an invocation right now.
     pub fn idle_workers(&self) -> usize {
-        self.lock_idle().len()
+        self.pool.lock().len()
     }
 
     /// Workers started by invocations that found no idle worker (prewarm excluded).
@@ -226,7 +274,7 @@ impl FunctionHandle {
         let mut lines = Vec::with_capacity(8);
 
         let warm = self.take_idle();
-        let (mut worker, init_duration) = match warm {
+        let (worker, init_duration) = match warm {
             Some(worker) => (worker, None),
             None => {
                 self.cold_starts.fetch_add(1, Ordering::Relaxed);
@@ -249,16 +297,29 @@ impl FunctionHandle {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as u64;
-        let outcome = worker
-            .invoke(
-                &request_id,
-                event,
-                deadline,
-                deadline_epoch_ms,
-                info.max_response_bytes,
-                &mut lines,
-            )
-            .await;
+        let log_stream = worker.log_stream.clone();
+        let mut checkout = Checkout {
+            worker: Some(worker),
+            pool: self.pool.clone(),
+            deadline,
+            max_response_bytes: info.max_response_bytes,
+        };
+        let outcome = match checkout.worker.as_mut() {
+            Some(worker) => {
+                worker
+                    .invoke(
+                        &request_id,
+                        event,
+                        deadline,
+                        deadline_epoch_ms,
+                        info.max_response_bytes,
+                        &mut lines,
+                    )
+                    .await
+            }
+            None => Err(WorkerFailure::Protocol),
+        };
+        let worker = checkout.worker.take();
         let duration = started.elapsed();
         invocation.duration = duration;
 
@@ -334,13 +395,13 @@ impl FunctionHandle {
             max_used,
             init_duration,
         )));
-        let batch = Arc::new(self.batch(worker.log_stream.clone(), lines));
+        let batch = Arc::new(self.batch(log_stream, lines));
         self.logs.send(batch.clone());
         invocation.logs = batch;
 
-        if reusable && worker.is_alive() {
+        if let Some(mut worker) = worker.filter(|w| reusable && w.is_alive()) {
             worker.last_used = Instant::now();
-            self.put_idle(worker);
+            self.pool.put(worker);
         }
         invocation
     }
@@ -395,7 +456,7 @@ impl FunctionHandle {
                         self.logs.send(Arc::new(batch));
                     }
                     started += 1;
-                    self.put_idle(worker);
+                    self.pool.put(worker);
                 }
                 Ok(Err(e)) => {
                     if first_error.is_none() {
@@ -423,7 +484,7 @@ impl FunctionHandle {
     /// Retires workers idle since before `cutoff`; returns how many.
     pub(crate) fn retire_idle(&self, cutoff: Instant) -> usize {
         let retired: Vec<Worker> = {
-            let mut idle = self.lock_idle();
+            let mut idle = self.pool.lock();
             let (keep, old): (Vec<Worker>, Vec<Worker>) = idle
                 .drain(..)
                 .partition(|w| w.last_used >= cutoff && w.is_alive());
@@ -435,30 +496,19 @@ impl FunctionHandle {
 
     /// Stops every idle worker and refuses to keep busy ones afterwards.
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        let workers = std::mem::take(&mut *self.lock_idle());
+        self.pool.closed.store(true, Ordering::Release);
+        let workers = std::mem::take(&mut *self.pool.lock());
         drop(workers);
     }
 
     fn take_idle(&self) -> Option<Worker> {
-        let mut idle = self.lock_idle();
+        let mut idle = self.pool.lock();
         while let Some(worker) = idle.pop() {
             if worker.is_alive() {
                 return Some(worker);
             }
         }
         None
-    }
-
-    fn put_idle(&self, worker: Worker) {
-        if self.closed.load(Ordering::Acquire) {
-            return;
-        }
-        self.lock_idle().push(worker);
-    }
-
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Worker>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn next_worker_id(&self) -> u64 {

@@ -86,9 +86,21 @@ pub(crate) enum SpawnError {
     Crashed(String, Vec<LogLine>),
 }
 
+/// Where a worker is in the exchange of one invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Between invocations.
+    Idle,
+    /// Sending the request: a cut here leaves half a frame, so the worker is unusable.
+    Writing,
+    /// Waiting for the reply: the worker can still finish and be reused.
+    Reading,
+}
+
 /// A running worker, idle or serving one invocation.
 #[derive(Debug)]
 pub(crate) struct Worker {
+    pub(crate) phase: Phase,
     child: Child,
     pid: u32,
     stream: UnixStream,
@@ -222,6 +234,7 @@ impl Worker {
         init_logs.extend(take_raw(&raw));
         match reply.kind {
             protocol::INIT_DONE => Ok(Worker {
+                phase: Phase::Idle,
                 child,
                 pid,
                 stream: worker_stream,
@@ -266,16 +279,19 @@ impl Worker {
         logs: &mut Vec<LogLine>,
     ) -> Result<Reply, WorkerFailure> {
         protocol::encode_request(&mut self.wbuf, request_id, deadline_epoch_ms, event);
+        self.phase = Phase::Writing;
         let exchange = async {
             self.stream
                 .write_all(&self.wbuf)
                 .await
                 .map_err(|_| ReadError::Closed)?;
+            self.phase = Phase::Reading;
             protocol::read_reply(&mut self.stream, &mut self.rbuf, max_response_bytes).await
         };
         let result = tokio::time::timeout_at(deadline, exchange).await;
         let failure = match result {
             Ok(Ok(reply)) => {
+                self.phase = Phase::Idle;
                 logs.extend(split_lines(&reply.logs));
                 self.drain_raw(logs);
                 return Ok(reply);
@@ -299,6 +315,32 @@ impl Worker {
         self.kill();
         self.drain_raw(logs);
         Err(failure)
+    }
+
+    /// Finishes an invocation whose caller went away: waits for the reply (until the
+    /// deadline) and gives the worker back if it is still sound.
+    pub(crate) async fn finish_abandoned(
+        mut self,
+        deadline: Instant,
+        max_response_bytes: usize,
+    ) -> Option<Worker> {
+        if self.phase != Phase::Reading {
+            return None;
+        }
+        let reply = tokio::time::timeout_at(
+            deadline,
+            protocol::read_reply(&mut self.stream, &mut self.rbuf, max_response_bytes),
+        )
+        .await;
+        match reply {
+            Ok(Ok(reply)) if matches!(reply.kind, protocol::RESULT | protocol::ERROR) => {
+                self.phase = Phase::Idle;
+                let _ = take_raw(&self.raw);
+                self.last_used = Instant::now();
+                Some(self)
+            }
+            _ => None,
+        }
     }
 
     /// Moves output that arrived on the real stdout/stderr into `logs`.

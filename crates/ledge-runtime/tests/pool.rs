@@ -280,3 +280,22 @@ async fn bad_events_and_configs_are_rejected_up_front() {
 fn spec_py() -> ledge_runtime::FunctionSpec {
     spec("python3.12", "app.handler", &[("app.py", "")])
 }
+
+#[tokio::test]
+async fn an_abandoned_invocation_keeps_its_worker() {
+    let rt = runtime();
+    let f = rt
+        .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+        .await;
+    let first: Value = call(&f, "{}").await;
+    let cut = tokio::time::timeout(Duration::from_millis(50), f.invoke(br#"{"ms":300}"#)).await;
+    assert!(cut.is_err(), "the caller gave up");
+    let mut waited = Duration::ZERO;
+    while f.idle_workers() == 0 && waited < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
+    let again: Value = call(&f, "{}").await;
+    assert_eq!(first["pid"], again["pid"], "the same worker serves on");
+    assert_eq!(f.cold_starts(), 1);
+}
