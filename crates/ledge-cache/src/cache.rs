@@ -131,9 +131,10 @@ impl Cache {
                 let hook: EvictHook = {
                     let (index, memory) = (index.clone(), memory.clone());
                     Arc::new(move |key: CacheKey, head: &Head| {
-                        // Keep memory a subset of disk, so the index stays exact.
-                        memory.remove(&key);
-                        index.remove(&head.distribution_id, &head.path, key);
+                        // The index holds the union of both tiers.
+                        if !memory.contains(&key) {
+                            index.remove(&head.distribution_id, &head.path, key);
+                        }
                     })
                 };
                 let tier = DiskTier::new(&d.dir, d.max_bytes, Some(hook)).map_err(|source| {
@@ -348,14 +349,15 @@ impl Cache {
     }
 
     async fn store(&self, key: CacheKey, entry: &Entry) {
-        self.inner.memory.put(key, entry.clone());
         self.inner
             .index
             .add(&entry.head.distribution_id, &entry.head.path, key);
+        // Disk first: when memory evicts the entry, its hook must already see it on disk.
         if let Some(disk) = self.inner.disk.clone() {
             let e = entry.clone();
             let _ = tokio::task::spawn_blocking(move || disk.put(key, e)).await;
         }
+        self.inner.memory.put(key, entry.clone());
     }
 
     fn refresh(&self, key: CacheKey, head: Arc<Head>) {

@@ -1,19 +1,35 @@
 //! The edge's HTTP cache, with CloudFront's semantics (`shared/reference/cloudfront-cache.md`
-//! §3, §5, §8.3, §9). No sockets: the edge's request pipeline calls [`Cache::serve`] with a
-//! closure that fetches from the origin.
+//! §3, §5, §8.3, §9). It knows no sockets: the edge's request pipeline calls [`Cache::serve`]
+//! with a closure that fetches from the origin, and sends the [`CacheOutcome`] it gets back.
 //!
-//! # Use
+//! # What this crate owns
+//! Cache keys, what of the viewer request reaches the origin (§3.5), TTLs and cacheability,
+//! the memory and disk tiers, request collapsing, revalidation, viewer conditionals, ranges,
+//! HEAD, `Age`, stale serving, edge compression and invalidation. It does not own the origin
+//! request itself (the §4.2 fixed headers, timeouts, failover), custom error pages (§8.4),
+//! `X-Cache`/`Via`/`X-Amz-Cf-*` headers or Lambda@Edge: those are the edge's.
+//!
+//! # How to use
+//! 1. At startup: [`Cache::new`] with a [`CacheConfig`] (memory bytes, optional
+//!    [`DiskConfig`], `max_object_size`). Clone the `Cache` freely (it is an `Arc`).
+//! 2. Per config snapshot: one [`CacheSettings::from_behavior`] per cache behavior, kept in an
+//!    `Arc` beside the behavior.
+//! 3. Per request: after behavior selection, the default-root-object rewrite and the
+//!    viewer-request trigger, build a [`CacheRequest`] and call [`Cache::serve`]:
+//!
 //! ```no_run
 //! # async fn demo(parts: http::request::Parts, settings: ledge_cache::CacheSettings)
 //! #     -> Result<(), std::io::Error> {
-//! use ledge_cache::{Cache, CacheConfig, CacheRequest, NoStream, OriginResponse};
+//! use ledge_cache::{origin_params, Cache, CacheConfig, CacheRequest, NoStream, OriginResponse};
 //! let cache = Cache::new(CacheConfig::default()).expect("cache");
 //! let req = CacheRequest::new("E1ABC", "d111.ledge.localhost", &parts, &settings);
 //! let out = cache
 //!     .serve(&req, |cond| async move {
-//!         // Build the origin request from `ledge_cache::key::origin_params(&req)`, strip the
-//!         // viewer's Range/If-* when `cond.cache_fill`, add `cond`'s validators, send it.
-//!         let _ = cond;
+//!         // Origin request: viewer values from `origin_params(&req)` (§3.5) plus the fixed
+//!         // §4.2 headers; `cond.prepare(&mut headers)` strips the viewer's Range/If-* on
+//!         // cache fills and adds the revalidation validators. Run the origin-request and
+//!         // origin-response triggers here too.
+//!         let _ = (origin_params(&req), cond);
 //!         Ok::<_, std::io::Error>(OriginResponse::<NoStream>::full(
 //!             http::StatusCode::OK,
 //!             http::HeaderMap::new(),
@@ -25,11 +41,54 @@
 //! # let _ = x_cache; Ok(()) }
 //! ```
 //!
+//! - `fetch` is called at most once per `serve`, and not at all when the request is a hit or
+//!   joins another caller's in-flight fetch for the same key (§5.9).
+//! - [`CacheOutcome`] carries the status, headers (with `Age` on cached answers) and body to
+//!   send, and the [`CacheStatus`] for `X-Cache`, logs and metrics. Bodies are empty for
+//!   `HEAD` and 304 (`Content-Length` still tells the entity length for `HEAD`).
+//! - An `Err` from `fetch` is returned unchanged unless a stale copy may stand in (§5.3).
+//!   To have origin failures cached like an origin 502/504 (§6), return them as an
+//!   [`OriginResponse`] instead.
+//!
+//! # Object size cap
+//! Cacheable bodies are buffered whole as [`bytes::Bytes`]. The cap is
+//! [`Cache::max_object_size`] (default 64 MiB, [`DEFAULT_MAX_OBJECT_SIZE`]; CloudFront's own
+//! is 30 GB). The edge should check `Content-Length` (or count while reading) and, above the
+//! cap, hand the body over as [`Body::Stream`]: such responses go to the viewer untouched and
+//! are never stored nor compressed. A [`Body::Full`] above the cap is served but not stored.
+//! Bodies must be complete: a truncated body must come back as an error or a stream (§5.1).
+//!
+//! # Design
+//! - Keys are 128-bit keyed hashes built without allocating ([`key`]).
+//! - Memory tier: moka (byte weigher, TinyLFU); disk tier: one file per body with the heads
+//!   in memory, LRU by bytes; write-through, disk hits promoted ([`store`]).
+//! - Collapsing: a per-key `watch` channel; no lock across `.await`; a cancelled leader
+//!   releases its followers, who retry ([`collapse`]).
+//! - Invalidation: per-distribution ordered index of stored paths; exact paths are one
+//!   lookup, `prefix*` a range scan ([`invalidate`]).
+//!
+//! # Deviations and limitations
+//! - `stale-while-revalidate`: while one refresh for the key is in flight, other requests get
+//!   the stale copy at once; the request that starts the refresh waits for it (the fetch
+//!   closure borrows the request, so it cannot run in the background after `serve` returns).
+//! - Origin 206 responses are passed through, not stored (fills never send `Range`, so an
+//!   origin only answers 206 when it ignores that).
+//! - HEAD misses are forwarded and store nothing (§5.11's ledge reading).
+//! - Compression needs a `Content-Length` equal to the buffered body when one is present; a
+//!   missing one counts as the body length.
+//! - A fill that started before an invalidation and completes after it is still stored.
+//! - `stale-if-error=N` limits stale serving to N s past expiry; without it a stale copy stands
+//!   in for any 5xx or fetch error (§5.3).
+//! - The disk tier is a cache, not a store: it is emptied at start.
+//!
+//! Performance and memory per cached object: `BENCHMARKS.md` beside this crate.
+//!
 //! # Modules
 //! - [`key`]: cache keys (§3) and what reaches the origin (§3.5).
+//! - [`settings`]: a behavior's resolved rules ([`CacheSettings`]).
 //! - [`ttl`]: freshness lifetimes and cacheability (§5.1–5.5, §5.7).
 //! - [`status`]: [`CacheStatus`], the `X-Cache` value.
-//! - [`store`]: the [`store::Storage`] tiers (memory via moka, optional disk).
+//! - [`store`]: the [`store::Storage`] tiers.
 //! - [`collapse`]: one origin fetch per key among concurrent misses (§5.9).
 //! - [`respond`]: answers from an entry: viewer conditionals, ranges, HEAD, `Age` (§5.6, §5.8,
 //!   §5.10, §5.11).

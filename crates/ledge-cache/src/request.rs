@@ -97,8 +97,26 @@ impl Conditional {
         self.if_none_match.is_some() || self.if_modified_since.is_some()
     }
 
-    /// Puts the validators into an origin request's headers (after the viewer's conditional
-    /// headers were removed, when `cache_fill` is set).
+    /// Prepares an origin request's headers: for a cache fill, removes the viewer's `Range`,
+    /// `If-Range`, `If-Match`, `If-None-Match`, `If-Modified-Since` and `If-Unmodified-Since`
+    /// (§4.2), then adds this fetch's validators ([`Conditional::apply`]).
+    pub fn prepare(&self, headers: &mut HeaderMap) {
+        if self.cache_fill {
+            for h in [
+                http::header::RANGE,
+                http::header::IF_RANGE,
+                http::header::IF_MATCH,
+                IF_NONE_MATCH,
+                IF_MODIFIED_SINCE,
+                http::header::IF_UNMODIFIED_SINCE,
+            ] {
+                headers.remove(h);
+            }
+        }
+        self.apply(headers);
+    }
+
+    /// Puts the validators into an origin request's headers.
     pub fn apply(&self, headers: &mut HeaderMap) {
         if let Some(v) = &self.if_none_match {
             headers.insert(IF_NONE_MATCH, v.clone());
@@ -106,5 +124,33 @@ impl Conditional {
         if let Some(v) = &self.if_modified_since {
             headers.insert(IF_MODIFIED_SINCE, v.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_strips_viewer_conditionals_on_fills_only() {
+        let mut h = crate::testutil::hmap(&[
+            ("range", "bytes=0-1"),
+            ("if-none-match", "\"viewer\""),
+            ("if-modified-since", "Wed, 21 Oct 2015 07:28:00 GMT"),
+            ("accept", "*/*"),
+        ]);
+        let pass = h.clone();
+        let mut kept = pass.clone();
+        Conditional::pass().prepare(&mut kept);
+        assert_eq!(kept, pass);
+        let c = Conditional {
+            if_none_match: Some(HeaderValue::from_static("\"stored\"")),
+            ..Conditional::fill()
+        };
+        c.prepare(&mut h);
+        assert!(h.get("range").is_none() && h.get("if-modified-since").is_none());
+        assert_eq!(h["if-none-match"], "\"stored\"");
+        assert_eq!(h["accept"], "*/*");
+        assert!(c.is_revalidation() && !Conditional::fill().is_revalidation());
     }
 }

@@ -187,6 +187,10 @@ impl CacheSettings {
         };
         s.cache_options = behavior.caches(Method::Options);
         s.compress = behavior.compress;
+        if s.legacy && behavior.compress {
+            // Legacy settings compress with gzip (§8.3), so the key carries gzip or not.
+            s.key.gzip = true;
+        }
         s.error_ttls = dist
             .custom_error_responses
             .iter()

@@ -196,11 +196,9 @@ fn vary_has_star(headers: &HeaderMap) -> bool {
         .any(|v| v.trim() == "*")
 }
 
-/// Applies §5.4 (`Set-Cookie`) and §5.5 (`Vary`) to an origin response's headers.
-///
-/// Returns `(for_viewer, for_store)` header maps' differences: `headers` is edited into the
-/// viewer's copy, and the returned flag says whether `Set-Cookie` must be left out of the
-/// stored copy (then the caller removes it from the copy it stores).
+/// Applies §5.4 (`Set-Cookie`) and §5.5 (`Vary`) to an origin response's headers, giving
+/// the viewer's copy. Returns `true` when `Set-Cookie` goes to this viewer only and must be
+/// left out of the stored copy (`no-cache="Set-Cookie"` with cookies forwarded).
 pub fn filter_response_headers(headers: &mut HeaderMap, settings: &CacheSettings) -> bool {
     let cookies_forwarded = settings.forwards_cookies();
     if !cookies_forwarded {
