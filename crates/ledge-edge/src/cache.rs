@@ -1,23 +1,58 @@
-//! The pipeline's cache step. Until the cache crate is wired in, every request is a miss.
+//! The pipeline's cache step, over `ledge-cache`: builds the [`CacheRequest`], hands the cache
+//! a fetch closure that runs the origin path, buffers cacheable bodies (so a body cut short is
+//! an error and never stored) and turns the outcome into the viewer's response.
 
 use std::future::Future;
 
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderValue};
+use http::request::Parts;
 use http::{Request, Response};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use ledge_cache::{Body, Cache, CacheError, CacheRequest, Conditional, OriginResponse};
+pub use ledge_cache::{CacheConfig, DiskConfig};
 
 use crate::body::{EdgeBody, RequestBody};
-use crate::response::{names, x_cache};
+use crate::error::{EdgeError, ErrorKind};
+use crate::origin::BodyTimeout;
+use crate::response::{self, names, x_cache};
 use crate::snapshot::{CompiledBehavior, CompiledDistribution};
 
-/// The edge's cache.
-#[derive(Debug, Default)]
-pub struct EdgeCache {}
+/// The edge's cache (or none: every request goes to the origin).
+#[derive(Debug, Clone, Default)]
+pub struct EdgeCache {
+    cache: Option<Cache>,
+}
+
+/// Viewer request headers the edge replaces with its own on a cache fill (§4.2).
+const FILL_DROPPED: [header::HeaderName; 6] = [
+    header::RANGE,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+];
 
 // === impl EdgeCache ===
 
 impl EdgeCache {
     /// A cache that stores nothing.
     pub fn disabled() -> Self {
-        Self {}
+        Self { cache: None }
+    }
+
+    /// A memory (and optional disk) cache.
+    pub fn new(config: CacheConfig) -> Result<Self, CacheError> {
+        Ok(Self {
+            cache: Some(Cache::new(config)?),
+        })
+    }
+
+    /// The underlying cache, if any.
+    pub fn inner(&self) -> Option<&Cache> {
+        self.cache.as_ref()
     }
 
     /// Answers from cache, or calls `fetch` (the origin path) on a miss and stores the result
@@ -26,23 +61,145 @@ impl EdgeCache {
         &self,
         distribution: &CompiledDistribution,
         behavior: &CompiledBehavior,
-        req: Request<RequestBody>,
+        parts: Parts,
+        body: RequestBody,
+        request_id: &HeaderValue,
         fetch: F,
     ) -> Response<EdgeBody>
     where
         F: FnOnce(Request<RequestBody>) -> Fut,
         Fut: Future<Output = Response<EdgeBody>>,
     {
-        let _ = (distribution, behavior);
-        let mut resp = fetch(req).await;
-        if !resp.headers().contains_key(names::X_CACHE) {
-            resp.headers_mut().insert(names::X_CACHE, x_cache::MISS);
+        let Some(cache) = &self.cache else {
+            let mut resp = fetch(Request::from_parts(parts, body)).await;
+            set_default_x_cache(&mut resp);
+            return resp;
+        };
+        let req = CacheRequest::new(
+            &distribution.id,
+            &distribution.domain_name,
+            &parts,
+            &behavior.cache_settings,
+        );
+        let max = cache.max_object_size();
+        let parts_ref = &parts;
+        let outcome = cache
+            .serve(&req, move |cond: Conditional| async move {
+                let req = origin_request(parts_ref, body, &cond);
+                let resp = fetch(req).await;
+                into_origin_response(resp, cond.cache_fill, max).await
+            })
+            .await;
+        match outcome {
+            Ok(o) => {
+                let body = match o.body {
+                    Body::Full(b) => EdgeBody::full(b),
+                    Body::Stream(s) => s,
+                };
+                let mut resp = Response::new(body);
+                *resp.status_mut() = o.status;
+                *resp.headers_mut() = o.headers;
+                let x = if o.status.as_u16() >= 400 {
+                    x_cache::ERROR
+                } else {
+                    HeaderValue::from_static(o.cache_status.as_str())
+                };
+                resp.headers_mut().insert(names::X_CACHE, x);
+                resp
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, distribution = %distribution.id, "origin response unusable");
+                response::error_page(&e, request_id)
+            }
         }
-        resp
     }
 
-    /// Drops the entries of a distribution matching invalidation paths.
-    pub fn invalidate(&self, distribution_id: &str, paths: &[String]) {
-        let _ = (distribution_id, paths);
+    /// Drops the entries of a distribution matching invalidation paths; returns how many.
+    pub fn invalidate(&self, distribution_id: &str, paths: &[String]) -> usize {
+        self.cache
+            .as_ref()
+            .map_or(0, |c| c.invalidate(distribution_id, paths))
+    }
+}
+
+fn set_default_x_cache(resp: &mut Response<EdgeBody>) {
+    if !resp.headers().contains_key(names::X_CACHE) {
+        resp.headers_mut().insert(names::X_CACHE, x_cache::MISS);
+    }
+}
+
+/// The request for the origin path: the viewer's, with the cache's validators on a fill.
+fn origin_request(parts: &Parts, body: RequestBody, cond: &Conditional) -> Request<RequestBody> {
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.version_mut() = parts.version;
+    let mut headers = parts.headers.clone();
+    if cond.cache_fill {
+        for h in &FILL_DROPPED {
+            headers.remove(h);
+        }
+        cond.apply(&mut headers);
+    }
+    *req.headers_mut() = headers;
+    req
+}
+
+/// Buffers a response the cache may store (up to `max` bytes); streams anything else.
+async fn into_origin_response(
+    resp: Response<EdgeBody>,
+    fill: bool,
+    max: u64,
+) -> Result<OriginResponse<EdgeBody>, EdgeError> {
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.remove(names::X_CACHE);
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let buffer = fill && declared.is_none_or(|n| n <= max);
+    if !buffer {
+        return Ok(OriginResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: Body::Stream(body),
+        });
+    }
+    let bytes = match body {
+        EdgeBody::Empty => Bytes::new(),
+        EdgeBody::Full(b) => b.unwrap_or_default(),
+        mut other => {
+            let mut buf = BytesMut::with_capacity(
+                usize::try_from(declared.unwrap_or(0).min(max)).unwrap_or(0),
+            );
+            while let Some(frame) = other.frame().await {
+                let frame = frame.map_err(body_error)?;
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+                if buf.len() as u64 > max {
+                    return Err(EdgeError::new(ErrorKind::OriginInvalidResponse)
+                        .explain("chunked body over the cache's object size"));
+                }
+            }
+            if other.is_end_stream() && declared.is_some_and(|n| n != buf.len() as u64) {
+                return Err(EdgeError::new(ErrorKind::OriginInvalidResponse).explain("short body"));
+            }
+            buf.freeze()
+        }
+    };
+    Ok(OriginResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body: Body::Full(bytes),
+    })
+}
+
+fn body_error(e: crate::body::BoxError) -> EdgeError {
+    if e.is::<BodyTimeout>() {
+        EdgeError::because(ErrorKind::OriginReadTimeout, e).explain("response body")
+    } else {
+        EdgeError::because(ErrorKind::OriginInvalidResponse, e).explain("response body")
     }
 }

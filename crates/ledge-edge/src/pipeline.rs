@@ -239,8 +239,16 @@ impl<T: Triggers> Edge<T> {
     /// The cache step: a hit is answered from cache; a miss goes to [`Self::fetch`].
     async fn cache_or_fetch(&self, ctx: &Ctx, req: Request<RequestBody>) -> Response<EdgeBody> {
         let behavior = &ctx.distribution.behaviors[ctx.behavior];
+        let (parts, body) = req.into_parts();
         self.cache
-            .serve(&ctx.distribution, behavior, req, |req| self.fetch(ctx, req))
+            .serve(
+                &ctx.distribution,
+                behavior,
+                parts,
+                body,
+                &ctx.trigger.request_id,
+                |req| self.fetch(ctx, req),
+            )
             .await
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
+use ledge_cache::CacheSettings;
 use ledge_model::policy::CachePolicyConfig;
 use ledge_model::snapshot::Distribution;
 use ledge_model::{
@@ -30,6 +31,14 @@ pub enum CompileError {
         origin: String,
         /// Header name.
         name: String,
+    },
+    /// A behavior's cache settings cannot be resolved.
+    #[error("distribution {distribution}: {source}")]
+    Settings {
+        /// Distribution id.
+        distribution: String,
+        /// The cause.
+        source: ledge_cache::SettingsError,
     },
     /// An origin's domain name cannot be used in a URL or `Host` header.
     #[error("distribution {distribution}: origin {origin}: invalid domain name")]
@@ -92,6 +101,8 @@ pub struct CompiledBehavior {
     pub origin_request_policy: Option<Arc<OriginRequestPolicyConfig>>,
     /// What reaches the origin.
     pub forward: ForwardRules,
+    /// The cache's view of the behavior (key, TTLs, compression, error TTLs).
+    pub cache_settings: CacheSettings,
 }
 
 /// One origin, compiled.
@@ -326,6 +337,12 @@ fn compile_distribution(
             .as_deref()
             .and_then(|id| snapshot.origin_request_policy(id))
             .map(Arc::new);
+        let cache_settings = CacheSettings::from_behavior(b, c, snapshot).map_err(|source| {
+            CompileError::Settings {
+                distribution: d.id.clone(),
+                source,
+            }
+        })?;
         let forward =
             ForwardRules::new(b, cache_policy.as_deref(), origin_request_policy.as_deref());
         behaviors.push(CompiledBehavior {
@@ -338,6 +355,7 @@ fn compile_distribution(
             cache_policy,
             origin_request_policy,
             forward,
+            cache_settings,
         });
     }
     // The default behavior is last and matches everything.

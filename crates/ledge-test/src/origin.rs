@@ -229,13 +229,16 @@ async fn handle(
     let body: Body = if route.fail_mid_body {
         resp = resp.header("content-length", payload.len().to_string());
         let half = payload.slice(..payload.len() / 2);
-        BodyExt::boxed(Scripted::new(
+        let mut b = Scripted::new(
             delay,
             vec![
                 Ok(half),
                 Err(std::io::Error::other("origin gives up mid-body")),
             ],
-        ))
+        );
+        // Let the head and the first half go out before failing.
+        b.gap = Duration::from_millis(100);
+        BodyExt::boxed(b)
     } else if route.chunked || !delay.is_zero() {
         let mid = payload.len() / 2;
         BodyExt::boxed(Scripted::new(
@@ -255,6 +258,7 @@ fn empty() -> Body {
 /// A body that waits once, then yields its chunks (or errors) in order.
 struct Scripted {
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    gap: Duration,
     items: std::collections::VecDeque<Result<Bytes, std::io::Error>>,
 }
 
@@ -262,6 +266,7 @@ impl Scripted {
     fn new(delay: Duration, items: Vec<Result<Bytes, std::io::Error>>) -> Self {
         Self {
             sleep: (!delay.is_zero()).then(|| Box::pin(tokio::time::sleep(delay))),
+            gap: Duration::ZERO,
             items: items
                 .into_iter()
                 .filter(|i| i.as_ref().map_or(true, |b| !b.is_empty()))
@@ -284,7 +289,11 @@ impl http_body::Body for Scripted {
             }
             self.sleep = None;
         }
-        Poll::Ready(self.items.pop_front().map(|r| r.map(Frame::data)))
+        let item = self.items.pop_front();
+        if !self.gap.is_zero() && !self.items.is_empty() {
+            self.sleep = Some(Box::pin(tokio::time::sleep(self.gap)));
+        }
+        Poll::Ready(item.map(|r| r.map(Frame::data)))
     }
 }
 

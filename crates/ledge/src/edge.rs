@@ -220,8 +220,7 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: cfg.max_body_size,
         ..Limits::default()
     };
-    let _ = (&cfg.cache_dir, cfg.cache_size, cfg.cache_memory_size);
-    let cache = EdgeCache::disabled();
+    let cache = EdgeCache::new(ledge_cache_config(&cfg))?;
     let edge = Arc::new(Edge::new(store, identity, limits, NoTriggers, cache));
     let settings = ServerSettings {
         header_read_timeout: cfg.header_read_timeout,
@@ -273,6 +272,20 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     wait_for_shutdown().await;
     tasks.abort_all();
     Ok(ExitCode::SUCCESS)
+}
+
+fn ledge_cache_config(cfg: &EdgeConfig) -> ledge_edge::cache::CacheConfig {
+    ledge_edge::cache::CacheConfig {
+        memory_bytes: cfg.cache_memory_size.max(1),
+        disk: cfg
+            .cache_dir
+            .as_ref()
+            .map(|dir| ledge_edge::cache::DiskConfig {
+                dir: dir.clone(),
+                max_bytes: cfg.cache_size.max(1),
+            }),
+        ..Default::default()
+    }
 }
 
 async fn wait_for_shutdown() {
