@@ -79,6 +79,10 @@ pub struct RuntimeConfig {
     pub drop_privileges: bool,
     /// First uid (and gid) handed to function versions when dropping privileges. Default 200000.
     pub worker_uid_base: u32,
+    /// A cgroup v2 directory whose children may get memory limits (`memory` enabled in its
+    /// `cgroup.subtree_control`). Default: ledge's own cgroup if it delegates memory, else
+    /// none (workers are then bounded by rlimits and the interpreter's heap limit).
+    pub cgroup_parent: Option<PathBuf>,
     /// Where function log lines go. Default: discarded (the caller still gets them in
     /// [`InvokeOutput::logs`](crate::InvokeOutput)).
     pub log_sink: Option<Arc<dyn LogSink>>,
@@ -179,6 +183,7 @@ impl RuntimeConfig {
             package_limits: PackageLimits::default(),
             drop_privileges: true,
             worker_uid_base: 200_000,
+            cgroup_parent: None,
             log_sink: None,
             log_channel_capacity: 4096,
         }

@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cgroup;
 mod config;
 mod error;
 mod function;

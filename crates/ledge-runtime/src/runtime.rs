@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::cgroup::CgroupParent;
 use crate::config::{Language, RuntimeConfig};
 use crate::error::{LoadError, ThrottleScope};
 use crate::function::{Admission, FunctionHandle};
@@ -68,6 +69,7 @@ struct Inner {
     users: Mutex<HashMap<(String, String), u32>>,
     interpreters: Mutex<HashMap<PathBuf, PathBuf>>,
     privileged: bool,
+    cgroup: Option<CgroupParent>,
 }
 
 impl Runtime {
@@ -105,7 +107,12 @@ impl Runtime {
             config.node_queue,
             ThrottleScope::Node,
         ));
+        let cgroup = CgroupParent::detect(config.cgroup_parent.as_deref());
+        if cgroup.is_none() && config.cgroup_parent.is_some() {
+            tracing::warn!("cgroup_parent does not delegate the memory controller; using rlimits");
+        }
         let inner = Arc::new(Inner {
+            cgroup,
             store,
             bootstrap_js,
             bootstrap_py,
@@ -271,6 +278,7 @@ impl Runtime {
             init_timeout: config.init_timeout,
             max_response_bytes: config.max_response_bytes,
             raw_output_cap: config.log_cap_bytes,
+            cgroup: inner.cgroup.clone(),
         });
         let handle = Arc::new(FunctionHandle::new(
             info,
@@ -398,6 +406,9 @@ async fn reap(inner: Weak<Inner>) {
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
+        if let Some(cgroup) = &inner.cgroup {
+            cgroup.sweep();
+        }
         for version in versions {
             let retired = version.retire_idle(cutoff);
             if retired > 0 {

@@ -21,6 +21,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use crate::cgroup::{CgroupParent, WorkerCgroup};
 use crate::config::Language;
 use crate::error::FunctionError;
 use crate::limits;
@@ -47,6 +48,8 @@ pub(crate) struct VersionInfo {
     pub(crate) init_timeout: Duration,
     pub(crate) max_response_bytes: usize,
     pub(crate) raw_output_cap: usize,
+    /// Where workers get a cgroup v2 memory limit, if the host delegates one.
+    pub(crate) cgroup: Option<CgroupParent>,
 }
 
 /// Output a worker wrote to its real stdout/stderr, waiting to join an invocation's logs.
@@ -111,6 +114,7 @@ pub(crate) struct Worker {
     pub(crate) init_duration: Duration,
     pub(crate) init_logs: Vec<LogLine>,
     pub(crate) last_used: Instant,
+    cgroup: Option<WorkerCgroup>,
 }
 
 impl Worker {
@@ -159,6 +163,11 @@ impl Worker {
         let mut child = cmd.spawn().map_err(SpawnError::Io)?;
         let pid = child.id().unwrap_or(0);
         limits::apply(pid, info.language, info.memory_mb, info.user.is_some());
+        let cgroup = info.cgroup.as_ref().and_then(|parent| {
+            let group = parent.worker(id, info.memory_mb).ok()?;
+            group.add(pid).ok()?;
+            Some(group)
+        });
 
         let raw = Arc::new(RawOutput::default());
         let mut readers = Vec::new();
@@ -245,6 +254,7 @@ impl Worker {
                 init_duration: started.elapsed(),
                 init_logs,
                 last_used: Instant::now(),
+                cgroup,
             }),
             protocol::INIT_ERROR | protocol::FATAL => {
                 limits::kill_group(pid);
@@ -308,7 +318,8 @@ impl Worker {
                     }
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                let oom = self.raw.heap_oom.load(Ordering::Relaxed);
+                let oom = self.raw.heap_oom.load(Ordering::Relaxed)
+                    || self.cgroup.as_ref().is_some_and(WorkerCgroup::oom_killed);
                 WorkerFailure::Exit { status, oom }
             }
         };
