@@ -112,7 +112,7 @@ impl NameRule {
             (None, x) | (x, None) => x,
             (All, _) | (_, All) => All,
             (Only(mut a), Only(b)) => {
-                a.extend(b.into_iter());
+                a.extend(b);
                 Only(a)
             }
             (Only(k), AllExcept(o)) | (AllExcept(o), Only(k)) => {
