@@ -466,6 +466,10 @@ impl Cache {
         if strip_cookie {
             stored_headers.remove(SET_COOKIE);
         }
+        if storable && stored_headers.capacity() > stored_headers.len() {
+            // A clone is sized to its contents: the origin's map usually has room to grow.
+            stored_headers = stored_headers.clone();
+        }
         let head = Arc::new(Head {
             status,
             headers: stored_headers,

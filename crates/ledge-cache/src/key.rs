@@ -1,10 +1,11 @@
 //! The cache key (cloudfront-cache.md §3) and what reaches the origin (§3.5).
 //!
 //! # Design
-//! A key is a 128-bit keyed hash of its components (distribution domain, path, `OPTIONS`,
+//! A key is a 128-bit hash of its components (distribution domain, path, `OPTIONS`,
 //! selected query parameters, headers, cookies, normalized `Accept-Encoding`). Building it
-//! streams the components into two SipHash states with random keys (chosen per process, so
-//! keys cannot be forged or collided by viewers) and allocates nothing, except for
+//! streams the components into a SipHash state with a random per-process key (so viewers
+//! cannot forge collisions) and a seeded multiply-rotate hash (so honest keys never collide
+//! by accident), and allocates nothing, except for
 //! `all`/`allExcept` cookie keys, which are sorted by name first. Every component is
 //! length-prefixed, so no two different component lists hash the same input.
 //!
@@ -26,8 +27,8 @@ pub struct CacheKey(pub u128);
 /// Builds [`CacheKey`]s with this process's random hash keys.
 #[derive(Debug, Clone)]
 pub struct Keyer {
-    a: RandomState,
-    b: RandomState,
+    sip: RandomState,
+    seed: u64,
 }
 
 /// The viewer's `Accept-Encoding` after §3.3 normalization.
@@ -60,25 +61,56 @@ pub struct OriginParams {
     pub accept_encoding: Option<HeaderValue>,
 }
 
-struct KeyHasher(std::hash::DefaultHasher, std::hash::DefaultHasher);
+/// Streams key components into a keyed SipHash (the high 64 bits: unpredictable to viewers)
+/// and an independent seeded multiply-rotate hash (the low 64 bits: makes accidental
+/// collisions between honest keys negligible at any cache size).
+struct KeyHasher {
+    sip: std::hash::DefaultHasher,
+    mix: u64,
+}
+
+const MIX_K: u64 = 0x9E37_79B9_7F4A_7C15;
 
 // === impl KeyHasher ===
 
 impl KeyHasher {
+    #[inline]
+    fn mix_word(&mut self, w: u64) {
+        self.mix = (self.mix ^ w).wrapping_mul(MIX_K).rotate_left(31);
+    }
+
     fn part(&mut self, bytes: &[u8]) {
-        self.0.write_usize(bytes.len());
-        self.0.write(bytes);
-        self.1.write_usize(bytes.len());
-        self.1.write(bytes);
+        self.sip.write_usize(bytes.len());
+        self.sip.write(bytes);
+        self.mix_word(bytes.len() as u64);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix_word(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix_word(u64::from_le_bytes(w));
+        }
     }
 
     fn tag(&mut self, t: u8) {
-        self.0.write_u8(t);
-        self.1.write_u8(t);
+        self.sip.write_u8(t);
+        self.mix_word(u64::from(t) | 0x100);
     }
 
     fn finish(&self) -> CacheKey {
-        CacheKey((u128::from(self.0.finish()) << 64) | u128::from(self.1.finish()))
+        // fmix64 (MurmurHash3's finalizer) spreads the last words over all bits.
+        let mut m = self.mix;
+        m ^= m >> 33;
+        m = m.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        m ^= m >> 33;
+        m = m.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        m ^= m >> 33;
+        CacheKey((u128::from(self.sip.finish()) << 64) | u128::from(m))
     }
 }
 
@@ -93,16 +125,18 @@ impl Default for Keyer {
 impl Keyer {
     /// A keyer with fresh random hash keys.
     pub fn new() -> Self {
-        Self {
-            a: RandomState::new(),
-            b: RandomState::new(),
-        }
+        let sip = RandomState::new();
+        let seed = sip.hash_one(0x5eed_u64) | 1;
+        Self { sip, seed }
     }
 
     /// The cache key of `req` (§3.1–3.4). GET and HEAD share keys; OPTIONS has its own.
     pub fn key(&self, req: &CacheRequest<'_>) -> CacheKey {
         let spec = &req.settings.key;
-        let mut h = KeyHasher(self.a.build_hasher(), self.b.build_hasher());
+        let mut h = KeyHasher {
+            sip: self.sip.build_hasher(),
+            mix: self.seed,
+        };
         h.part(req.domain_name.as_bytes());
         h.part(req.path().as_bytes());
         if req.method == Method::OPTIONS {
@@ -197,21 +231,15 @@ pub fn normalize_accept_encoding(
     let (mut gzip, mut br) = (false, false);
     for v in headers.get_all(ACCEPT_ENCODING) {
         any = true;
-        let Ok(v) = v.to_str() else { continue };
-        for item in v.split(',') {
-            let mut it = item.split(';');
-            let coding = it.next().unwrap_or("").trim();
-            let refused = it.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
-            });
-            if refused {
+        for item in v.as_bytes().split(|&b| b == b',') {
+            let mut params = item.split(|&b| b == b';');
+            let coding = params.next().unwrap_or_default().trim_ascii();
+            if params.any(refuses) {
                 continue;
             }
-            if coding.eq_ignore_ascii_case("gzip") {
+            if coding.eq_ignore_ascii_case(b"gzip") {
                 gzip = true;
-            } else if coding.eq_ignore_ascii_case("br") {
+            } else if coding.eq_ignore_ascii_case(b"br") {
                 br = true;
             }
         }
@@ -222,6 +250,25 @@ pub fn normalize_accept_encoding(
         (false, true, _) => NormalizedEncoding::Br,
         (false, false, true) => NormalizedEncoding::Identity,
         (false, false, false) => NormalizedEncoding::Absent,
+    }
+}
+
+/// A `q=0` (or `0.0`, `0.00`, `0.000`) parameter: the coding is not acceptable.
+fn refuses(param: &[u8]) -> bool {
+    let p = param.trim_ascii();
+    let Some(q) = p
+        .strip_prefix(b"q=")
+        .or_else(|| p.strip_prefix(b"Q="))
+        .map(<[u8]>::trim_ascii)
+    else {
+        return false;
+    };
+    match q.split_first() {
+        Some((b'0', rest)) => {
+            rest.is_empty()
+                || (rest[0] == b'.' && rest.len() <= 4 && rest[1..].iter().all(|&c| c == b'0'))
+        }
+        _ => false,
     }
 }
 
