@@ -41,6 +41,18 @@ pub enum ApiError {
     /// 413 `RequestEntityTooLargeException`.
     #[error("{0}")]
     TooLarge(String),
+    /// 429 `TooManyRequestsException`: throttled.
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// 502: the function's execution environment could not start (`InvalidZipFileException`,
+    /// `InvalidRuntimeException`, `ResourceNotReadyException`).
+    #[error("{message}")]
+    ExecutionEnvironment {
+        /// The Lambda error code.
+        code: &'static str,
+        /// The message.
+        message: String,
+    },
     /// 404 `UnknownOperationException`: no operation at this method and path.
     #[error("Unknown operation")]
     UnknownOperation,
@@ -83,6 +95,8 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::ExecutionEnvironment { .. } => StatusCode::BAD_GATEWAY,
             Self::InvalidSignature(_)
             | Self::UnrecognizedClient
             | Self::MissingAuthentication
@@ -101,6 +115,8 @@ impl ApiError {
             Self::Conflict(_) => "ResourceConflictException",
             Self::PreconditionFailed(_) => "PreconditionFailedException",
             Self::TooLarge(_) => "RequestEntityTooLargeException",
+            Self::TooManyRequests(_) => "TooManyRequestsException",
+            Self::ExecutionEnvironment { code, .. } => code,
             Self::UnknownOperation => "UnknownOperationException",
             Self::InvalidSignature(_) => "InvalidSignatureException",
             Self::UnrecognizedClient => "UnrecognizedClientException",
@@ -122,6 +138,8 @@ impl ApiError {
             Self::Conflict(_) => "Conflict",
             Self::PreconditionFailed(_) => "PreconditionFailed",
             Self::TooLarge(_) => "RequestEntityTooLarge",
+            Self::TooManyRequests(_) => "Throttling",
+            Self::ExecutionEnvironment { .. } => "InternalError",
             Self::Validation(_) | Self::InvalidRequestContent(_) => "MalformedInput",
             Self::InvalidParameter(_) => "InvalidArgument",
         }

@@ -64,6 +64,8 @@ pub struct ControlConfig {
     pub orphan_grace: Duration,
     /// How often the orphan sweep runs. Default 1 hour.
     pub sweep_interval: Duration,
+    /// Run functions for Invoke (in `<data_dir>/runtime`). Default true.
+    pub run_functions: bool,
 }
 
 impl Default for ControlConfig {
@@ -77,6 +79,7 @@ impl Default for ControlConfig {
             max_clock_skew: Duration::from_secs(300),
             orphan_grace: Duration::from_secs(3600),
             sweep_interval: Duration::from_secs(3600),
+            run_functions: true,
         }
     }
 }
@@ -117,6 +120,9 @@ pub enum OpenError {
     /// The blob store could not be opened.
     #[error(transparent)]
     Blobs(#[from] blobs::BlobUrlError),
+    /// The function runtime could not start.
+    #[error("cannot start the function runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Shared state of the API handlers; cheap to clone.
@@ -132,6 +138,7 @@ struct Inner {
     verifier: sigv4::Verifier,
     store: store::Store,
     blobs: blobs::BlobStore,
+    invoker: Option<Arc<lambda::invoke::Invoker>>,
 }
 
 // === impl AppState ===
@@ -154,7 +161,27 @@ impl AppState {
                 },
                 store,
                 blobs,
+                invoker: None,
             }),
+        }
+    }
+
+    /// Lets Invoke run functions in `runtime` (without one, Invoke answers 502).
+    pub fn with_runtime(self, runtime: ledge_runtime::Runtime) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                region: shared.region.clone(),
+                account_id: shared.account_id.clone(),
+                verifier: shared.verifier.clone(),
+                store: shared.store.clone(),
+                blobs: shared.blobs.clone(),
+                invoker: shared.invoker.clone(),
+            },
+        };
+        inner.invoker = Some(Arc::new(lambda::invoke::Invoker::new(runtime)));
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
@@ -188,7 +215,14 @@ impl ControlPlane {
             .map_err(|e| OpenError::DataDir(config.data_dir.clone(), e))?;
         let store = store::Store::open(&config.database_url()).await?;
         let blobs = blobs::BlobStore::open(&config.blob_url())?;
-        let state = AppState::new(&config, credentials, store, blobs);
+        let mut state = AppState::new(&config, credentials, store, blobs);
+        if config.run_functions {
+            let mut rc = ledge_runtime::RuntimeConfig::new(config.data_dir.join("runtime"));
+            rc.region = config.region.clone();
+            rc.account_id = config.account_id.clone();
+            let runtime = ledge_runtime::Runtime::new(rc).map_err(OpenError::Runtime)?;
+            state = state.with_runtime(runtime);
+        }
         Ok(Self { config, state })
     }
 

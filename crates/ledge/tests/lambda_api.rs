@@ -288,6 +288,17 @@ fn awscli_suite(ledge: &Ledge) {
         "edge"
     );
     ledge.aws_ok(&["untag-resource", "--resource", arn, "--tag-keys", "team"]);
+    let result = dir.path().join("result.json");
+    let invoked = ledge.aws_ok(&[
+        "invoke",
+        "--function-name",
+        "cli",
+        "--payload",
+        "{}",
+        &result.display().to_string(),
+    ]);
+    assert_eq!(invoked["StatusCode"], 200);
+    assert_eq!(std::fs::read_to_string(&result).ok().as_deref(), Some("2"));
     let settings = ledge.aws_ok(&["get-account-settings"]);
     assert_eq!(settings["AccountUsage"]["FunctionCount"], 1);
     ledge.aws_ok(&["delete-alias", "--function-name", "cli", "--name", "live"]);
@@ -315,6 +326,11 @@ fn boto3_on_sqlite() {
 fn boto3_on_postgres() {
     let ledge = Ledge::start(Some(&postgres_url()));
     ledge.boto3("api");
+}
+
+#[test]
+fn invoke_with_boto3() {
+    Ledge::start(None).boto3("invoke");
 }
 
 #[test]

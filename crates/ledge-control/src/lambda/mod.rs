@@ -3,6 +3,7 @@
 
 mod aliases;
 mod functions;
+pub mod invoke;
 pub mod names;
 mod tags;
 pub mod validate;
@@ -54,6 +55,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/2015-03-31/functions/{name}/versions",
             post(versions::publish).get(versions::list),
+        )
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            post(invoke::invoke),
         )
         .route(
             "/2015-03-31/functions/{name}/aliases",

@@ -414,6 +414,53 @@ def suite_s3(lam):
     check(lam.publish_version(FunctionName="in-s3")["Version"] == "1", "publish")
 
 
+def suite_invoke(lam):
+    node = make_zip(
+        "exports.handler = async (event, context) => {\n"
+        "  console.log('got', JSON.stringify(event));\n"
+        "  if (event.fail) throw new Error('boom');\n"
+        "  return {echo: event, version: context.functionVersion};\n"
+        "};\n")
+    create(lam, "echo-node", zip=node, Publish=True)
+    r = lam.invoke(FunctionName="echo-node", Payload=b'{"hi":1}', LogType="Tail")
+    check(r["StatusCode"] == 200 and "FunctionError" not in r, f"invoke: {r}")
+    body = json.loads(r["Payload"].read())
+    check(body == {"echo": {"hi": 1}, "version": "$LATEST"}, f"node result {body}")
+    check(r["ExecutedVersion"] == "$LATEST", "executed version")
+    log = base64.b64decode(r["LogResult"]).decode()
+    check("START RequestId:" in log and "REPORT RequestId:" in log and "got" in log, log)
+    r = lam.invoke(FunctionName="echo-node", Qualifier="1", Payload=b'{"fail":true}')
+    check(r["StatusCode"] == 200 and r["FunctionError"] == "Unhandled", f"unhandled: {r}")
+    err = json.loads(r["Payload"].read())
+    check(err["errorType"] == "Error" and err["errorMessage"] == "boom", f"error doc {err}")
+    check(r["ExecutedVersion"] == "1", "qualified invoke runs version 1")
+    lam.create_alias(FunctionName="echo-node", Name="live", FunctionVersion="1")
+    r = lam.invoke(FunctionName="echo-node:live", Payload=b"{}")
+    check(json.loads(r["Payload"].read())["version"] == "1", "alias invoke")
+    r = lam.invoke(FunctionName="echo-node", InvocationType="DryRun")
+    check(r["StatusCode"] == 204, "dry run")
+    r = lam.invoke(FunctionName="echo-node", InvocationType="Event", Payload=b'{"a":1}')
+    check(r["StatusCode"] == 202, "event")
+    expect_error(lambda: lam.invoke(FunctionName="echo-node", Payload=b"not json"),
+                 "InvalidRequestContentException", 400)
+    expect_error(lambda: lam.invoke(FunctionName="echo-node", Payload=b"[" + b"1," * 3200000
+                                    + b"1]"),
+                 "RequestEntityTooLargeException", 413, "6291456")
+    expect_error(lambda: lam.invoke(FunctionName="nope", Payload=b"{}"),
+                 "ResourceNotFoundException", 404)
+
+    py = make_zip("def handler(event, context):\n    return {'py': event['n'] * 2}\n",
+                  name="app.py")
+    create(lam, "echo-py", zip=py, Runtime="python3.12", Handler="app.handler")
+    r = lam.invoke(FunctionName="echo-py", Payload=b'{"n": 21}')
+    check(json.loads(r["Payload"].read()) == {"py": 42}, "python result")
+    # A new $LATEST runs the new code.
+    lam.update_function_code(FunctionName="echo-py", ZipFile=make_zip(
+        "def handler(event, context):\n    return 'v2'\n", name="app.py"))
+    r = lam.invoke(FunctionName="echo-py", Payload=b"{}")
+    check(json.loads(r["Payload"].read()) == "v2", "updated code runs")
+
+
 def main():
     if SUITE == "make-bucket":
         boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
@@ -428,6 +475,8 @@ def main():
         suite_aliases_tags(lam)
     elif SUITE == "concurrency":
         suite_concurrency(lam)
+    elif SUITE == "invoke":
+        suite_invoke(lam)
     elif SUITE == "s3":
         suite_s3(lam)
     elif SUITE == "create-busy":
