@@ -414,6 +414,7 @@ impl Cache {
             }
         }
         let revalidating = cond.is_revalidation();
+        let mark = self.inner.index.mark();
         let result = fetch(cond).await;
         let now = Instant::now();
         let resp = match result {
@@ -459,8 +460,13 @@ impl Cache {
         let no_conditional = s.legacy && !s.key.cookies.is_none();
         let has_validators = headers.contains_key(http::header::ETAG)
             || headers.contains_key(http::header::LAST_MODIFIED);
+        let path = invalidation_path(req);
         let storable = fresh.is_some_and(|f| !f.ttl.is_zero() || has_validators)
-            && body.len() as u64 <= self.inner.cfg.max_object_size;
+            && body.len() as u64 <= self.inner.cfg.max_object_size
+            && !self
+                .inner
+                .index
+                .invalidated_since(mark, req.distribution_id, &path);
         let viewer_headers = strip_cookie.then(|| headers.clone());
         let mut stored_headers = headers;
         if strip_cookie {
@@ -483,7 +489,7 @@ impl Cache {
                 is_error: status.as_u16() >= 400,
             }),
             distribution_id: req.distribution_id.into(),
-            path: invalidation_path(req).into_boxed_str(),
+            path: path.into_boxed_str(),
             no_conditional,
             stale_until: None,
         });

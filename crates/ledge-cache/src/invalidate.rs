@@ -6,9 +6,16 @@
 //! pattern is an ordered range scan over just the matching paths; `/*` drops the
 //! distribution's whole map. Entries leave the index when invalidated, or when the tiers
 //! evict them (see [`crate::Cache`]).
+//!
+//! A fill whose origin fetch started before an invalidation and ends after it must not store
+//! (§9: only entries fetched after the invalidation survive it). The index keeps a short log
+//! of recent invalidations under a sequence number; a fill takes a [`PathIndex::mark`] before
+//! fetching and asks [`PathIndex::invalidated_since`] before storing. Without invalidations
+//! in between that is one atomic load.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::key::CacheKey;
@@ -19,6 +26,26 @@ type Paths = BTreeMap<Box<str>, Vec<CacheKey>>;
 #[derive(Debug, Default)]
 pub struct PathIndex {
     dists: Mutex<HashMap<Arc<str>, Paths>>,
+    seq: AtomicU64,
+    log: Mutex<VecDeque<Logged>>,
+}
+
+/// Invalidations remembered for in-flight fills.
+const LOG_LEN: usize = 256;
+
+#[derive(Debug)]
+struct Logged {
+    seq: u64,
+    dist: Arc<str>,
+    patterns: Vec<String>,
+}
+
+/// Whether an invalidation path matches an entry's path (§9): `prefix*` or exact.
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => pattern == path,
+    }
 }
 
 // === impl PathIndex ===
@@ -64,8 +91,43 @@ impl PathIndex {
         }
     }
 
+    /// The current invalidation sequence number, taken before an origin fetch.
+    pub fn mark(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// Whether an invalidation since `mark` covers `path` of `dist` (then a fill that started
+    /// at `mark` must not store). Conservatively `true` when the log no longer reaches back.
+    pub fn invalidated_since(&self, mark: u64, dist: &str, path: &str) -> bool {
+        if self.seq.load(Ordering::Acquire) == mark {
+            return false;
+        }
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.front().is_some_and(|l| l.seq > mark + 1) {
+            return true;
+        }
+        log.iter().any(|l| {
+            l.seq > mark && &*l.dist == dist && l.patterns.iter().any(|p| path_matches(p, path))
+        })
+    }
+
+    fn record(&self, dist: &str, patterns: &[String]) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = self.seq.load(Ordering::Acquire) + 1;
+        log.push_back(Logged {
+            seq,
+            dist: dist.into(),
+            patterns: patterns.to_vec(),
+        });
+        if log.len() > LOG_LEN {
+            log.pop_front();
+        }
+        self.seq.store(seq, Ordering::Release);
+    }
+
     /// Removes and returns the keys of `dist` matching any of `patterns` (§9).
     pub fn take_matching(&self, dist: &str, patterns: &[String]) -> Vec<CacheKey> {
+        self.record(dist, patterns);
         let mut out = Vec::new();
         let mut map = self.lock();
         let Some(paths) = map.get_mut(dist) else {
@@ -161,6 +223,25 @@ mod tests {
         assert_eq!(i.len(), 1, "other distributions keep their entries");
         let i = index();
         assert!(i.take_matching("E1", &["/i*g/a.jpg".into()]).is_empty());
+    }
+
+    #[test]
+    fn fills_racing_an_invalidation_are_told_not_to_store() {
+        let i = PathIndex::default();
+        let m = i.mark();
+        assert!(!i.invalidated_since(m, "E1", "/a"));
+        i.take_matching("E1", &["/img/*".into()]);
+        assert!(i.invalidated_since(m, "E1", "/img/x.png"));
+        assert!(!i.invalidated_since(m, "E1", "/css/x.css"));
+        assert!(!i.invalidated_since(m, "E2", "/img/x.png"));
+        assert!(!i.invalidated_since(i.mark(), "E1", "/img/x.png"));
+        for _ in 0..LOG_LEN + 1 {
+            i.take_matching("E9", &["/z".into()]);
+        }
+        assert!(
+            i.invalidated_since(m, "E1", "/css/x.css"),
+            "log too short: conservative"
+        );
     }
 
     #[test]

@@ -76,7 +76,6 @@
 //! - HEAD misses are forwarded and store nothing (§5.11's ledge reading).
 //! - Compression needs a `Content-Length` equal to the buffered body when one is present; a
 //!   missing one counts as the body length.
-//! - A fill that started before an invalidation and completes after it is still stored.
 //! - `stale-if-error=N` limits stale serving to N s past expiry; without it a stale copy stands
 //!   in for any 5xx or fetch error (§5.3).
 //! - The disk tier is a cache, not a store: it is emptied at start.

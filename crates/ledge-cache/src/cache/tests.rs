@@ -774,3 +774,34 @@ async fn streamed_bodies_pass_through() {
     assert!(matches!(out.body, Body::Stream(42)));
     assert!(!out.stored);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_fill_racing_an_invalidation_is_not_stored() {
+    let c = cache();
+    let o = Arc::new(Origin::default());
+    let s = Arc::new(optimized());
+    let fill = {
+        let (c, o, s) = (c.clone(), o.clone(), s.clone());
+        tokio::spawn(async move {
+            let p = parts("GET", "/race", &[]);
+            let req = CacheRequest::new("E1", "d1", &p, &s);
+            let r = reply(200, &[("cache-control", "max-age=60")], "old");
+            c.serve(&req, |cd| o.fetch(cd, r, Duration::from_secs(1)))
+                .await
+                .unwrap()
+                .stored
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.invalidate("E1", &["/ra*".into()]);
+    assert!(
+        !fill.await.unwrap(),
+        "fetched before the invalidation applied"
+    );
+    let r = reply(200, &[("cache-control", "max-age=60")], "new");
+    let out = get(&c, &o, &s, &parts("GET", "/race", &[]), r).await;
+    assert_eq!(
+        (out.cache_status, body(&out)),
+        (CacheStatus::Miss, &b"new"[..])
+    );
+}
