@@ -161,8 +161,18 @@ impl Origin {
         self
     }
 
+    /// Starts serving HTTPS (HTTP/1.1) on `127.0.0.1:0` with this certificate.
+    pub async fn run_tls(self, cert: &crate::certs::SelfSigned) -> RunningOrigin {
+        let acceptor = tokio_rustls::TlsAcceptor::from(cert.server_config());
+        self.serve(Some(acceptor)).await
+    }
+
     /// Starts serving on `127.0.0.1:0`.
     pub async fn run(self) -> RunningOrigin {
+        self.serve(None).await
+    }
+
+    async fn serve(self, tls: Option<tokio_rustls::TlsAcceptor>) -> RunningOrigin {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
         let addr = listener.local_addr().expect("origin addr");
         let state = Arc::new(Mutex::new(self.state));
@@ -173,12 +183,22 @@ impl Origin {
                     continue;
                 };
                 let st = st.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| handle(st.clone(), req));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .http1_only()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .http1_only();
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(stream).await {
+                                let _ = builder.serve_connection(TokioIo::new(s), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
                 });
             }
         });

@@ -1,0 +1,155 @@
+//! Origins over HTTPS (trusted through `--origin-ca`, refused otherwise), `match-viewer`, query
+//! and cookie forwarding by policy, and settings from `--config FILE` and the environment.
+
+use ledge_test::certs::SelfSigned;
+use ledge_test::client;
+use ledge_test::edge::Edge;
+use ledge_test::origin::{Origin, Route};
+use ledge_test::snapshot::{self, CACHING_DISABLED};
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ledge");
+const H: &str = "d.ledge.localhost";
+
+fn https_origin(port: u16, policy: &str, http_port: u16) -> serde_json::Value {
+    let mut d = snapshot::distribution("E1", H, http_port);
+    d["Config"]["Origins"][0]["DomainName"] = json!("localhost");
+    d["Config"]["Origins"][0]["CustomOriginConfig"]["HTTPSPort"] = json!(port);
+    d["Config"]["Origins"][0]["CustomOriginConfig"]["OriginProtocolPolicy"] = json!(policy);
+    d["Config"]["DefaultCacheBehavior"]["CachePolicyId"] = json!(CACHING_DISABLED);
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_origins_need_a_trusted_certificate() {
+    let cert = SelfSigned::new(&["localhost"]);
+    let tls = Origin::new()
+        .route("/p", Route::ok("over tls"))
+        .run_tls(&cert)
+        .await;
+    let plain = Origin::new().route("/p", Route::ok("plain")).run().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ca, _) = cert.write_to(dir.path(), "origin-ca");
+
+    let trusted = Edge::builder(BIN)
+        .snapshot(snapshot::with(
+            1,
+            vec![https_origin(tls.port(), "https-only", plain.port())],
+        ))
+        .arg("--origin-ca")
+        .arg(ca.display().to_string())
+        .start();
+    let r = client::get(trusted.http, H, "/p").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "over tls"));
+    let seen = tls.last("/p").expect("origin request");
+    assert_eq!(
+        seen.headers.get("host").and_then(|v| v.to_str().ok()),
+        Some(&*format!("localhost:{}", tls.port()))
+    );
+
+    // Without the CA the self-signed origin is refused: 502.
+    let untrusted = Edge::builder(BIN)
+        .snapshot(snapshot::with(
+            1,
+            vec![https_origin(tls.port(), "https-only", plain.port())],
+        ))
+        .start();
+    let r = client::get(untrusted.http, H, "/p").await;
+    assert_eq!((r.status, r.x_cache()), (502, "Error from cloudfront"));
+
+    // match-viewer: plain HTTP viewers reach the HTTP port.
+    let mv = Edge::builder(BIN)
+        .snapshot(snapshot::with(
+            1,
+            vec![https_origin(tls.port(), "match-viewer", plain.port())],
+        ))
+        .start();
+    let r = client::get(mv.http, H, "/p").await;
+    assert_eq!(r.text(), "plain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_choose_the_query_cookies_and_headers_sent() {
+    let o = Origin::new().route("/q", Route::ok("q")).run().await;
+    let mut d = snapshot::distribution("E1", H, o.port());
+    d["Config"]["DefaultCacheBehavior"]["CachePolicyId"] =
+        json!("c0ffee00-0000-4000-8000-000000000001");
+    let mut s = snapshot::with(1, vec![d]);
+    s["CachePolicies"] = json!([{"Id": "c0ffee00-0000-4000-8000-000000000001", "Config": {
+    "Name": "custom", "MinTTL": 0, "DefaultTTL": 0, "MaxTTL": 0,
+    "ParametersInCacheKeyAndForwardedToOrigin": {
+        "EnableAcceptEncodingGzip": false,
+        "HeadersConfig": {"HeaderBehavior": "whitelist", "Headers": ["X-Version"]},
+        "CookiesConfig": {"CookieBehavior": "whitelist", "Cookies": ["session"]},
+        "QueryStringsConfig": {"QueryStringBehavior": "whitelist", "QueryStrings": ["b", "a"]}
+    }}}]);
+    let e = Edge::builder(BIN).snapshot(s).start();
+    let r = client::request(
+        e.http,
+        "GET",
+        H,
+        "/q?a=1&c=2&b=3",
+        &[
+            ("x-version", "7"),
+            ("x-other", "no"),
+            ("cookie", "tracking=1; session=abc"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let seen = o.last("/q").expect("request");
+    let h = |n: &str| {
+        seen.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(seen.uri, "/q?a=1&b=3");
+    assert_eq!(h("x-version").as_deref(), Some("7"));
+    assert_eq!(h("x-other"), None);
+    assert_eq!(h("cookie").as_deref(), Some("session=abc"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_from_config_file_and_environment() {
+    let o = Origin::new().route("/", Route::ok("x")).run().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("edge.toml");
+    std::fs::write(
+        &cfg,
+        "# edge settings\npop = \"SEA19-C1\"\nedge-domain = \"edge.test\"\n",
+    )
+    .expect("write");
+    let e = Edge::builder(BIN)
+        .snapshot(snapshot::single("E1", H, o.port()))
+        .arg("--config")
+        .arg(cfg.display().to_string())
+        .start();
+    let r = client::get(e.http, H, "/").await;
+    assert_eq!(r.header("x-amz-cf-pop"), "SEA19-C1");
+    assert!(r.header("via").ends_with(".edge.test (CloudFront)"));
+    // The environment beats the file.
+    let e = Edge::builder(BIN)
+        .snapshot(snapshot::single("E1", H, o.port()))
+        .arg("--config")
+        .arg(cfg.display().to_string())
+        .env("LEDGE_POP", "FRA2")
+        .start();
+    let r = client::get(e.http, H, "/").await;
+    assert_eq!(r.header("x-amz-cf-pop"), "FRA2");
+}
+
+#[test]
+fn refuses_to_start_on_an_invalid_snapshot() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("s.json");
+    std::fs::write(&f, "{\"Version\": 1, \"Distributions\": [{}]}").expect("write");
+    let out = std::process::Command::new(BIN)
+        .args(["edge", "--edge-listen", "127.0.0.1:0", "--config-file"])
+        .arg(&f)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid config snapshot"));
+}
