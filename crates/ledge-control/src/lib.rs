@@ -213,6 +213,10 @@ impl ControlPlane {
         }
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| OpenError::DataDir(config.data_dir.clone(), e))?;
+        // Absolute, because function workers run in directories of their own.
+        let mut config = config;
+        config.data_dir = std::fs::canonicalize(&config.data_dir)
+            .map_err(|e| OpenError::DataDir(config.data_dir.clone(), e))?;
         let store = store::Store::open(&config.database_url()).await?;
         let blobs = blobs::BlobStore::open(&config.blob_url())?;
         let mut state = AppState::new(&config, credentials, store, blobs);
