@@ -85,6 +85,14 @@ impl WorkerCgroup {
         fs::write(self.dir.join("cgroup.procs"), pid.to_string())
     }
 
+    /// Changes the memory limit (a spare taking on a function's memory size).
+    pub(crate) fn set_memory(&self, memory_mb: u32) -> io::Result<()> {
+        fs::write(
+            self.dir.join("memory.max"),
+            (u64::from(memory_mb) * 1024 * 1024).to_string(),
+        )
+    }
+
     /// True when the kernel's OOM killer acted in this cgroup.
     pub(crate) fn oom_killed(&self) -> bool {
         fs::read_to_string(self.dir.join("memory.events"))

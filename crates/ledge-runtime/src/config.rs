@@ -79,6 +79,12 @@ pub struct RuntimeConfig {
     pub drop_privileges: bool,
     /// First uid (and gid) handed to function versions when dropping privileges. Default 200000.
     pub worker_uid_base: u32,
+    /// Interpreters per language kept started ahead of need ("spares"): the first cold start of
+    /// a newly loaded version takes one and only loads the handler. Default 0 (none).
+    pub spare_workers: usize,
+    /// Memory size a Node.js spare is started for (its V8 heap limit is fixed at start); a
+    /// Node.js version with another memory size starts its own worker. Default 128.
+    pub spare_memory_mb: u32,
     /// A cgroup v2 directory whose children may get memory limits (`memory` enabled in its
     /// `cgroup.subtree_control`). Default: ledge's own cgroup if it delegates memory, else
     /// none (workers are then bounded by rlimits and the interpreter's heap limit).
@@ -183,6 +189,8 @@ impl RuntimeConfig {
             package_limits: PackageLimits::default(),
             drop_privileges: true,
             worker_uid_base: 200_000,
+            spare_workers: 0,
+            spare_memory_mb: 128,
             cgroup_parent: None,
             log_sink: None,
             log_channel_capacity: 4096,

@@ -115,6 +115,8 @@ pub struct FunctionHandle {
     logs: LogDispatcher,
     worker_ids: Arc<AtomicU64>,
     cold_starts: AtomicU64,
+    /// An interpreter started ahead of need, for this version's first cold start.
+    spare: Mutex<Option<Worker>>,
 }
 
 /// The idle workers of a version, shared with tasks that finish abandoned invocations.
@@ -175,6 +177,7 @@ impl FunctionHandle {
         node_limit: Arc<Admission>,
         logs: LogDispatcher,
         worker_ids: Arc<AtomicU64>,
+        spare: Option<Worker>,
     ) -> Self {
         FunctionHandle {
             info,
@@ -185,6 +188,7 @@ impl FunctionHandle {
             logs,
             worker_ids,
             cold_starts: AtomicU64::new(0),
+            spare: Mutex::new(spare),
         }
     }
 
@@ -278,7 +282,11 @@ impl FunctionHandle {
             Some(worker) => (worker, None),
             None => {
                 self.cold_starts.fetch_add(1, Ordering::Relaxed);
-                match Worker::spawn(info, self.next_worker_id()).await {
+                let started = match self.take_spare() {
+                    Some(spare) => spare.adopt(info).await,
+                    None => Worker::spawn(info, self.next_worker_id()).await,
+                };
+                match started {
                     Ok(mut worker) => {
                         lines.append(&mut worker.init_logs);
                         let init = worker.init_duration;
@@ -442,8 +450,13 @@ impl FunctionHandle {
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..missing {
             let info = self.info.clone();
-            let id = self.next_worker_id();
-            set.spawn(async move { Worker::spawn(&info, id).await });
+            match self.take_spare() {
+                Some(spare) => set.spawn(async move { spare.adopt(&info).await }),
+                None => {
+                    let id = self.next_worker_id();
+                    set.spawn(async move { Worker::spawn(&info, id).await })
+                }
+            };
         }
         let mut started = 0;
         let mut first_error = None;
@@ -499,6 +512,14 @@ impl FunctionHandle {
         self.pool.closed.store(true, Ordering::Release);
         let workers = std::mem::take(&mut *self.pool.lock());
         drop(workers);
+        drop(self.take_spare());
+    }
+
+    fn take_spare(&self) -> Option<Worker> {
+        self.spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     fn take_idle(&self) -> Option<Worker> {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::function::{Admission, FunctionHandle};
 use crate::limits;
 use crate::logs::LogDispatcher;
 use crate::package::PackageStore;
-use crate::worker::VersionInfo;
+use crate::worker::{VersionInfo, Worker};
 
 const BOOTSTRAP_JS: &str = include_str!("bootstrap/bootstrap.js");
 const BOOTSTRAP_PY: &str = include_str!("bootstrap/bootstrap.py");
@@ -70,6 +70,17 @@ struct Inner {
     interpreters: Mutex<HashMap<PathBuf, PathBuf>>,
     privileged: bool,
     cgroup: Option<CgroupParent>,
+    spares: Mutex<Vec<Spare>>,
+    spare_ids: AtomicU64,
+}
+
+/// An interpreter started ahead of need, not yet given a function.
+#[derive(Debug)]
+struct Spare {
+    worker: Worker,
+    language: Language,
+    interpreter: PathBuf,
+    user: Option<(u32, u32)>,
 }
 
 impl Runtime {
@@ -125,15 +136,43 @@ impl Runtime {
             users: Mutex::new(HashMap::new()),
             interpreters: Mutex::new(HashMap::new()),
             privileged,
+            spares: Mutex::new(Vec::new()),
+            spare_ids: AtomicU64::new(0),
             config,
         });
         tokio::spawn(reap(Arc::downgrade(&inner)));
+        if inner.config.spare_workers > 0 {
+            for (language, runtime) in [
+                (Language::Node, "nodejs20.x"),
+                (Language::Python, "python3.12"),
+            ] {
+                let inner = inner.clone();
+                tokio::spawn(async move {
+                    let Ok(interpreter) = resolve_interpreter(&inner, runtime, language).await
+                    else {
+                        return;
+                    };
+                    for _ in 0..inner.config.spare_workers {
+                        start_spare(&inner, language, &interpreter).await;
+                    }
+                });
+            }
+        }
         Ok(Runtime { inner })
     }
 
     /// The configuration this runtime was built with.
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.config
+    }
+
+    /// Spare interpreters currently started ahead of need.
+    pub fn spare_workers(&self) -> usize {
+        self.inner
+            .spares
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Log batches lost because the log sink fell behind.
@@ -171,9 +210,33 @@ impl Runtime {
                 reserved.join(", ")
             )));
         }
-        let interpreter = self.resolve_interpreter(&spec.runtime, language).await?;
-        let user = if inner.privileged && limits::executable_by_others(&interpreter) {
-            Some(self.user_for(&spec.name, &spec.version))
+        let interpreter = resolve_interpreter(inner, &spec.runtime, language).await?;
+        let key = (spec.name.clone(), spec.version.clone());
+        let spare = if inner.config.spare_workers > 0
+            && !inner
+                .users
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(&key)
+        {
+            claim_spare(inner, language, &interpreter, spec.memory_mb)
+        } else {
+            None
+        };
+        let user = if let Some(spare) = &spare {
+            if let Some((uid, _)) = spare.user {
+                inner
+                    .users
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, uid);
+            }
+            let refill = inner.clone();
+            let path = interpreter.clone();
+            tokio::spawn(async move { start_spare(&refill, language, &path).await });
+            spare.user
+        } else if inner.privileged && limits::executable_by_others(&interpreter) {
+            Some(user_for(inner, &spec.name, &spec.version))
         } else {
             if inner.privileged {
                 tracing::warn!(
@@ -291,6 +354,7 @@ impl Runtime {
             inner.node_limit.clone(),
             inner.logs.clone(),
             inner.worker_ids.clone(),
+            spare.map(|s| s.worker),
         ));
         let mut versions = inner
             .versions
@@ -299,73 +363,6 @@ impl Runtime {
         versions.retain(|v| v.strong_count() > 0);
         versions.push(Arc::downgrade(&handle));
         Ok(handle)
-    }
-
-    /// The uid and gid for a version's workers, stable for the life of this runtime.
-    fn user_for(&self, name: &str, version: &str) -> (u32, u32) {
-        let mut users = self
-            .inner
-            .users
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let next = users.len() as u32;
-        let id = *users
-            .entry((name.to_string(), version.to_string()))
-            .or_insert(self.inner.config.worker_uid_base + next);
-        (id, id)
-    }
-
-    /// Finds the real interpreter binary (resolving shims), once per configured path.
-    async fn resolve_interpreter(
-        &self,
-        runtime: &str,
-        language: Language,
-    ) -> Result<PathBuf, LoadError> {
-        let configured = self.inner.config.interpreter(runtime, language);
-        if let Some(found) = self
-            .inner
-            .interpreters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&configured)
-        {
-            return Ok(found.clone());
-        }
-        let probe = match language {
-            Language::Node => ["-e", "process.stdout.write(process.execPath)"],
-            Language::Python => ["-c", "import sys; sys.stdout.write(sys.executable)"],
-        };
-        let missing = |reason: String| LoadError::InterpreterMissing {
-            runtime: runtime.to_string(),
-            path: configured.display().to_string(),
-            reason,
-        };
-        let output = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio::process::Command::new(&configured)
-                .args(probe)
-                .stdin(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .map_err(|_| missing("did not answer within 10 s".to_string()))?
-        .map_err(|e| missing(e.to_string()))?;
-        if !output.status.success() {
-            return Err(missing(format!("exited with {}", output.status)));
-        }
-        let resolved = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        let resolved = if resolved.is_absolute() && Path::new(&resolved).exists() {
-            resolved
-        } else {
-            configured.clone()
-        };
-        self.inner
-            .interpreters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(configured, resolved.clone());
-        Ok(resolved)
     }
 }
 
@@ -382,6 +379,153 @@ impl Drop for Runtime {
             version.close();
         }
     }
+}
+
+/// Finds the real interpreter binary (resolving shims), once per configured path.
+async fn resolve_interpreter(
+    inner: &Inner,
+    runtime: &str,
+    language: Language,
+) -> Result<PathBuf, LoadError> {
+    let configured = inner.config.interpreter(runtime, language);
+    if let Some(found) = inner
+        .interpreters
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&configured)
+    {
+        return Ok(found.clone());
+    }
+    let probe = match language {
+        Language::Node => ["-e", "process.stdout.write(process.execPath)"],
+        Language::Python => ["-c", "import sys; sys.stdout.write(sys.executable)"],
+    };
+    let missing = |reason: String| LoadError::InterpreterMissing {
+        runtime: runtime.to_string(),
+        path: configured.display().to_string(),
+        reason,
+    };
+    let output = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::process::Command::new(&configured)
+            .args(probe)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| missing("did not answer within 10 s".to_string()))?
+    .map_err(|e| missing(e.to_string()))?;
+    if !output.status.success() {
+        return Err(missing(format!("exited with {}", output.status)));
+    }
+    let resolved = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let resolved = if resolved.is_absolute() && Path::new(&resolved).exists() {
+        resolved
+    } else {
+        configured.clone()
+    };
+    inner
+        .interpreters
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(configured, resolved.clone());
+    Ok(resolved)
+}
+
+/// Starts one spare interpreter for `language` and keeps it in the runtime's spares.
+async fn start_spare(inner: &Arc<Inner>, language: Language, interpreter: &Path) {
+    let n = inner.spare_ids.fetch_add(1, Ordering::Relaxed);
+    let user = if inner.privileged && limits::executable_by_others(interpreter) {
+        Some(user_for(inner, &format!("\0spare-{n}"), ""))
+    } else {
+        None
+    };
+    let config = &inner.config;
+    let bootstrap = match language {
+        Language::Node => inner.bootstrap_js.clone(),
+        Language::Python => inner.bootstrap_py.clone(),
+    };
+    let root = bootstrap
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let interp_dir = interpreter
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let env = vec![
+        (
+            "PATH".to_string(),
+            format!("{interp_dir}:/usr/local/bin:/usr/bin:/bin"),
+        ),
+        ("LANG".to_string(), "en_US.UTF-8".to_string()),
+        ("TZ".to_string(), ":UTC".to_string()),
+        (
+            "LEDGE_LOG_CAP".to_string(),
+            config.log_cap_bytes.to_string(),
+        ),
+        ("LEDGE_SPARE".to_string(), "1".to_string()),
+    ];
+    let info = VersionInfo {
+        name: String::new(),
+        version: "spare".to_string(),
+        language,
+        memory_mb: config.spare_memory_mb,
+        timeout: Duration::from_secs(1),
+        interpreter: interpreter.to_path_buf(),
+        bootstrap,
+        task_root: root,
+        sock_dir: inner.sock_dir.clone(),
+        env,
+        user,
+        log_group: Arc::from(""),
+        init_timeout: config.init_timeout,
+        max_response_bytes: config.max_response_bytes,
+        raw_output_cap: config.log_cap_bytes,
+        cgroup: inner.cgroup.clone(),
+    };
+    let id = inner.worker_ids.fetch_add(1, Ordering::Relaxed);
+    match Worker::spawn(&info, id).await {
+        Ok(worker) => inner
+            .spares
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Spare {
+                worker,
+                language,
+                interpreter: interpreter.to_path_buf(),
+                user,
+            }),
+        Err(e) => tracing::warn!(?language, error = ?e, "cannot start a spare interpreter"),
+    }
+}
+
+/// The uid and gid for a version's workers, stable for the life of this runtime.
+fn user_for(inner: &Inner, name: &str, version: &str) -> (u32, u32) {
+    let mut users = inner.users.lock().unwrap_or_else(PoisonError::into_inner);
+    let next = users.len() as u32;
+    let id = *users
+        .entry((name.to_string(), version.to_string()))
+        .or_insert(inner.config.worker_uid_base + next);
+    (id, id)
+}
+
+/// Takes a spare that can serve a version of `language` on `interpreter` with `memory_mb`.
+fn claim_spare(
+    inner: &Inner,
+    language: Language,
+    interpreter: &Path,
+    memory_mb: u32,
+) -> Option<Spare> {
+    if language == Language::Node && memory_mb != inner.config.spare_memory_mb {
+        return None;
+    }
+    let mut spares = inner.spares.lock().unwrap_or_else(PoisonError::into_inner);
+    let at = spares.iter().position(|s| {
+        s.language == language && s.interpreter == interpreter && s.worker.is_alive()
+    })?;
+    Some(spares.swap_remove(at))
 }
 
 /// Retires idle workers past the idle timeout until the runtime is dropped.

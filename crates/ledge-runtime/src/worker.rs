@@ -273,6 +273,74 @@ impl Worker {
         }
     }
 
+    /// Gives a spare (started with `LEDGE_SPARE=1`) its function: sends the version's
+    /// environment and task root and runs the init phase.
+    pub(crate) async fn adopt(mut self, info: &VersionInfo) -> Result<Worker, SpawnError> {
+        let started = Instant::now();
+        let log_stream: Arc<str> = logs::log_stream_name(&info.version).into();
+        let mut env: serde_json::Map<String, serde_json::Value> = info
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        env.insert(
+            "AWS_LAMBDA_LOG_STREAM_NAME".to_string(),
+            serde_json::Value::String(log_stream.to_string()),
+        );
+        let load = serde_json::json!({"load": {"env": env, "root": info.task_root}});
+        let body = serde_json::to_vec(&load).map_err(|e| SpawnError::Io(e.into()))?;
+        let mut frame = Vec::with_capacity(4 + body.len());
+        frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&body);
+        limits::apply(self.pid, info.language, info.memory_mb, info.user.is_some());
+        if let Some(group) = &self.cgroup {
+            let _ = group.set_memory(info.memory_mb);
+        }
+        let exchange = async {
+            self.stream
+                .write_all(&frame)
+                .await
+                .map_err(|_| ReadError::Closed)?;
+            protocol::read_reply(&mut self.stream, &mut self.rbuf, info.max_response_bytes).await
+        };
+        let reply = tokio::time::timeout(info.init_timeout, exchange).await;
+        let reply = match reply {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => {
+                let status = wait_exit(&mut self.child).await;
+                return Err(SpawnError::Crashed(status, take_raw(&self.raw)));
+            }
+            Err(_) => {
+                return Err(SpawnError::Crashed(
+                    format!(
+                        "init timed out after {:.2} seconds",
+                        info.init_timeout.as_secs_f64()
+                    ),
+                    take_raw(&self.raw),
+                ))
+            }
+        };
+        let mut init_logs = split_lines(&reply.logs);
+        init_logs.extend(take_raw(&self.raw));
+        match reply.kind {
+            protocol::INIT_DONE => {
+                self.log_stream = log_stream;
+                self.init_duration = started.elapsed();
+                self.init_logs = init_logs;
+                self.last_used = Instant::now();
+                Ok(self)
+            }
+            protocol::INIT_ERROR | protocol::FATAL => Err(SpawnError::Init(
+                FunctionError::from_body(reply.body),
+                init_logs,
+            )),
+            _ => Err(SpawnError::Crashed(
+                "Runtime returned an invalid response".to_string(),
+                init_logs,
+            )),
+        }
+    }
+
     /// False once the worker is known to have exited or closed its output.
     pub(crate) fn is_alive(&self) -> bool {
         self.raw.closed_pipes.load(Ordering::Relaxed) == 0

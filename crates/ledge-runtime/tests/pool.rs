@@ -299,3 +299,77 @@ async fn an_abandoned_invocation_keeps_its_worker() {
     assert_eq!(first["pid"], again["pid"], "the same worker serves on");
     assert_eq!(f.cold_starts(), 1);
 }
+
+#[tokio::test]
+async fn spare_interpreters_take_the_first_cold_start() {
+    let rt = runtime_with(|c| c.spare_workers = 1);
+    for _ in 0..200 {
+        if rt.runtime.spare_workers() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rt.runtime.spare_workers(), 2, "one spare per language");
+    let node_src = r#"
+console.log('init in', process.cwd() === process.env.LAMBDA_TASK_ROOT);
+exports.handler = async (e, ctx) => ({ name: ctx.functionName, stream: ctx.logStreamName,
+  env: process.env.AWS_LAMBDA_FUNCTION_NAME, spare: process.env.LEDGE_SPARE, uid: process.getuid(),
+  tmp: process.env.TMPDIR, greeting: process.env.GREETING });
+"#;
+    let node = rt
+        .load_with(
+            "nodejs20.x",
+            "index.handler",
+            &[("index.js", node_src)],
+            |s| {
+                s.name = "spared".into();
+                s.env.insert("GREETING".into(), "hey".into());
+            },
+        )
+        .await;
+    let out = node.invoke(b"{}").await.unwrap();
+    let got: Value = serde_json::from_slice(&out.payload).unwrap();
+    assert_eq!(got["name"], "spared");
+    assert_eq!(got["env"], "spared");
+    assert_eq!(got["greeting"], "hey");
+    assert_eq!(got["spare"], Value::Null);
+    assert!(got["tmp"].as_str().unwrap().ends_with("spared-1"));
+    assert_eq!(got["stream"].as_str(), Some(&*out.logs.log_stream));
+    assert!(out.init_duration.is_some());
+    assert!(
+        out.logs.text().contains("INFO\tinit in true"),
+        "{}",
+        out.logs.text()
+    );
+    if rustix_is_root() {
+        assert_ne!(got["uid"], 0);
+    }
+    let py = rt
+        .load_with("python3.11", "app.handler", &[("app.py", "import os\ndef handler(e, c):\n    return [c.function_name, os.environ['AWS_LAMBDA_FUNCTION_NAME'], os.getcwd() == os.environ['LAMBDA_TASK_ROOT']]\n")], |s| {
+            s.name = "py-spared".into();
+            s.memory_mb = 256;
+        })
+        .await;
+    assert_eq!(
+        call(&py, "{}").await,
+        serde_json::json!(["py-spared", "py-spared", true])
+    );
+    // Each claimed spare is replaced.
+    for _ in 0..200 {
+        if rt.runtime.spare_workers() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rt.runtime.spare_workers(), 2);
+    // A version whose load fails in a spare reports the init error like any other.
+    let broken = rt
+        .load_with("nodejs20.x", "index.nope", &[("index.js", "")], |s| {
+            s.name = "broken".into()
+        })
+        .await;
+    assert_eq!(
+        broken.invoke(b"{}").await.unwrap_err().error_type(),
+        "Runtime.HandlerNotFound"
+    );
+}

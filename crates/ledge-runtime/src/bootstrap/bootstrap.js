@@ -169,6 +169,7 @@ socket.on('data', (chunk) => {
     inbox = inbox.subarray(4 + len);
     const request = JSON.parse(body);
     if (ready) invoke(request);
+    else if (request.load) init(request.load);
     else pending.push(request);
   }
 });
@@ -362,17 +363,30 @@ function fatal(prefix, err) {
 process.on('uncaughtException', (err) => fatal('Uncaught Exception', err));
 process.on('unhandledRejection', (err) => fatal('Unhandled Promise Rejection', err));
 
-loadHandler().then(
-  (fn) => {
-    handlerFn = fn;
-    ready = true;
-    send(KIND.I, '');
-    const queued = pending;
-    pending = [];
-    for (const request of queued) invoke(request);
-  },
-  (err) => {
-    logError('Uncaught Exception', err);
-    send(KIND.X, invokeErrorJson(err));
-  },
-);
+// The init phase. A spare (LEDGE_SPARE=1) is an interpreter started ahead of need: it reports
+// ready at once and runs the init phase when ledge assigns it a function with a load frame
+// carrying that function's environment and task root.
+function init(load) {
+  if (load) {
+    delete env.LEDGE_SPARE;
+    Object.assign(env, load.env);
+    process.chdir(load.root);
+  }
+  loadHandler().then(
+    (fn) => {
+      handlerFn = fn;
+      ready = true;
+      send(KIND.I, '');
+      const queued = pending;
+      pending = [];
+      for (const request of queued) invoke(request);
+    },
+    (err) => {
+      logError('Uncaught Exception', err);
+      send(KIND.X, invokeErrorJson(err));
+    },
+  );
+}
+
+if (env.LEDGE_SPARE === '1') send(KIND.I, '');
+else init(null);

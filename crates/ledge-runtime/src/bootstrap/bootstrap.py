@@ -133,14 +133,17 @@ class LambdaContext:
 
     __slots__ = ("aws_request_id", "_deadline_ms")
 
-    function_name = _env.get("AWS_LAMBDA_FUNCTION_NAME")
-    function_version = _env.get("AWS_LAMBDA_FUNCTION_VERSION")
-    invoked_function_arn = _env.get("LEDGE_FUNCTION_ARN")
-    memory_limit_in_mb = int(_env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or 128)
-    log_group_name = _env.get("AWS_LAMBDA_LOG_GROUP_NAME")
-    log_stream_name = _env.get("AWS_LAMBDA_LOG_STREAM_NAME")
     identity = None
     client_context = None
+
+    @classmethod
+    def configure(cls):
+        cls.function_name = _env.get("AWS_LAMBDA_FUNCTION_NAME")
+        cls.function_version = _env.get("AWS_LAMBDA_FUNCTION_VERSION")
+        cls.invoked_function_arn = _env.get("LEDGE_FUNCTION_ARN")
+        cls.memory_limit_in_mb = int(_env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or 128)
+        cls.log_group_name = _env.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        cls.log_stream_name = _env.get("AWS_LAMBDA_LOG_STREAM_NAME")
 
     def __init__(self, request_id, deadline_ms):
         self.aws_request_id = request_id
@@ -231,6 +234,7 @@ def main():
 
     pending = bytearray()
     recv = sock.recv
+    loads = json.loads
 
     def read_frame():
         # One recv per frame in the common case; frames may also arrive in pieces.
@@ -246,6 +250,16 @@ def main():
                 sys.exit(0)
             pending.extend(chunk)
 
+    if _env.get("LEDGE_SPARE") == "1":
+        # A spare: started ahead of need, it runs the init phase once ledge assigns it a
+        # function with a load frame carrying that function's environment and task root.
+        send(0x49, "")
+        load = loads(read_frame())["load"]
+        del _env["LEDGE_SPARE"]
+        _env.update(load["env"])
+        os.chdir(load["root"])
+        time.tzset()
+    LambdaContext.configure()
     task_root = _env.get("LAMBDA_TASK_ROOT") or os.getcwd()
     sys.path.insert(0, task_root)
     if "logging" in sys.modules:
@@ -261,7 +275,6 @@ def main():
         return
     send(0x49, "")
 
-    loads = json.loads
     dumps = json.dumps
     while True:
         request = loads(read_frame())
