@@ -18,6 +18,8 @@ pub struct EdgeIdentity {
     pub pop: HeaderValue,
     /// `Via` for HTTP/1.x viewers: `1.1 <node-id>.<edge-domain> (CloudFront)`.
     pub via_11: HeaderValue,
+    /// `Via` for HTTP/1.0 viewers.
+    pub via_10: HeaderValue,
     /// `Via` for HTTP/2 viewers: `2.0 <node-id>.<edge-domain> (CloudFront)`.
     pub via_20: HeaderValue,
     /// The Via entry the edge appends towards origins (always `1.1`).
@@ -39,6 +41,7 @@ impl EdgeIdentity {
         let v = |s: String| HeaderValue::from_str(&s).map_err(|_| IdentityError);
         Ok(Self {
             pop: HeaderValue::from_str(pop).map_err(|_| IdentityError)?,
+            via_10: v(format!("1.0 {host} (CloudFront)"))?,
             via_11: v(format!("1.1 {host} (CloudFront)"))?,
             via_20: v(format!("2.0 {host} (CloudFront)"))?,
             via_origin: format!("1.1 {host} (CloudFront)"),

@@ -135,10 +135,10 @@ pub fn decorate(
     version: Version,
     fallback: HeaderValue,
 ) {
-    let via = if version == Version::HTTP_2 {
-        identity.via_20.clone()
-    } else {
-        identity.via_11.clone()
+    let via = match version {
+        Version::HTTP_2 => identity.via_20.clone(),
+        Version::HTTP_10 | Version::HTTP_09 => identity.via_10.clone(),
+        _ => identity.via_11.clone(),
     };
     h.insert(header::VIA, via);
     if !h.contains_key(names::X_CACHE) {
