@@ -32,8 +32,49 @@ REGION = "us-east-1"
 CHECKS = 0
 
 
+def conforms(shape, value, where):
+    """Checks a JSON response value against botocore's shape: no member the model lacks."""
+    if value is None:
+        return
+    kind = shape.type_name
+    if kind == "structure":
+        check(isinstance(value, dict), f"{where}: expected an object")
+        for key, item in value.items():
+            check(key in shape.members, f"{where}: member {key!r} is not in the model")
+            conforms(shape.members[key], item, f"{where}.{key}")
+    elif kind == "list":
+        check(isinstance(value, list), f"{where}: expected a list")
+        for i, item in enumerate(value):
+            conforms(shape.member, item, f"{where}[{i}]")
+    elif kind == "map":
+        check(isinstance(value, dict), f"{where}: expected a map")
+        for key, item in value.items():
+            conforms(shape.value, item, f"{where}[{key!r}]")
+    elif kind in ("integer", "long"):
+        check(isinstance(value, int), f"{where}: expected an integer, got {value!r}")
+    elif kind == "string":
+        check(isinstance(value, str), f"{where}: expected a string, got {value!r}")
+        if shape.enum:
+            check(value in shape.enum, f"{where}: {value!r} not in {shape.enum}")
+    elif kind == "boolean":
+        check(isinstance(value, bool), f"{where}: expected a boolean")
+
+
+def validate_response(operation_model, response_dict, **_):
+    """Every JSON response body is checked against the service model (output or error)."""
+    body = response_dict.get("body") or b""
+    if not body or operation_model.has_streaming_output or operation_model.name == "Invoke":
+        return
+    doc = json.loads(body)
+    if response_dict["status_code"] >= 300:
+        check(set(doc) <= {"Type", "message", "Message", "Reason"}, f"error body {doc}")
+        return
+    if operation_model.output_shape is not None:
+        conforms(operation_model.output_shape, doc, operation_model.name)
+
+
 def client(secret=SECRET, key=KEY):
-    return boto3.client(
+    lam = boto3.client(
         "lambda",
         endpoint_url=ENDPOINT,
         region_name=REGION,
@@ -42,6 +83,8 @@ def client(secret=SECRET, key=KEY):
         config=Config(retries={"max_attempts": 1}, max_pool_connections=50,
                       parameter_validation=False),
     )
+    lam.meta.events.register("before-parse.lambda.*", validate_response)
+    return lam
 
 
 def make_zip(source="exports.handler = async () => 'ok';\n", name="index.js"):
