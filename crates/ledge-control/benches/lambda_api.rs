@@ -71,8 +71,8 @@ fn package(size: usize, seed: u64) -> Vec<u8> {
         .collect();
     let mut out = std::io::Cursor::new(Vec::new());
     let mut zip = zip::ZipWriter::new(&mut out);
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     zip.start_file("index.js", opts).expect("zip");
     zip.write_all(&data).expect("zip");
     zip.finish().expect("zip");
@@ -101,10 +101,16 @@ async fn create_publish(client: &reqwest::Client, base: &str, size: usize, n: us
         });
         let body = serde_json::to_vec(&body).expect("json");
         let start = Instant::now();
-        let r = signed(client, reqwest::Method::POST, base, "/2015-03-31/functions", body)
-            .send()
-            .await
-            .expect("create");
+        let r = signed(
+            client,
+            reqwest::Method::POST,
+            base,
+            "/2015-03-31/functions",
+            body,
+        )
+        .send()
+        .await
+        .expect("create");
         assert_eq!(r.status(), 201, "{:?}", r.text().await);
         let r = signed(
             client,

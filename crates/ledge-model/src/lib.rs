@@ -11,6 +11,7 @@ pub mod api_form;
 pub mod config;
 pub mod edge_result;
 pub mod event;
+pub mod lambda;
 pub mod policy;
 pub mod snapshot;
 

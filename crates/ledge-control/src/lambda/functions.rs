@@ -434,6 +434,7 @@ pub(super) async fn delete(
         None => state.inner.store.delete_function(&r.name).await,
         Some(q) => match super::names::Qualifier::parse(q) {
             Some(super::names::Qualifier::Version(n)) => {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
                 state.inner.store.delete_version(&r.name, n).await
             }
             Some(super::names::Qualifier::Latest) => {

@@ -169,7 +169,7 @@ impl AppState {
             None => 0,
             Some(q) => match Qualifier::parse(q) {
                 Some(Qualifier::Latest) => 0,
-                Some(Qualifier::Version(n)) => n,
+                Some(Qualifier::Version(n)) => i64::try_from(n).unwrap_or(i64::MAX),
                 Some(Qualifier::Alias(alias)) => {
                     let a = self
                         .inner
@@ -178,7 +178,7 @@ impl AppState {
                         .await?
                         .ok_or_else(|| self.not_found(&r.name, Some(q)))?;
                     match Qualifier::parse(&a.function_version) {
-                        Some(Qualifier::Version(n)) => n,
+                        Some(Qualifier::Version(n)) => i64::try_from(n).unwrap_or(i64::MAX),
                         _ => 0,
                     }
                 }

@@ -14,42 +14,7 @@ pub struct FunctionRef {
     pub qualifier: Option<String>,
 }
 
-/// What a qualifier designates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Qualifier {
-    /// `$LATEST`.
-    Latest,
-    /// A published version.
-    Version(i64),
-    /// An alias name.
-    Alias(String),
-}
-
-// === impl Qualifier ===
-
-impl Qualifier {
-    /// Classifies a qualifier string; `None` when it matches no allowed form.
-    pub fn parse(s: &str) -> Option<Self> {
-        if s == "$LATEST" {
-            return Some(Self::Latest);
-        }
-        if !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_digit()) {
-            return s.parse().ok().map(Self::Version);
-        }
-        if is_name(s, 128) {
-            return Some(Self::Alias(s.to_owned()));
-        }
-        None
-    }
-}
-
-/// `[A-Za-z0-9_-]{1,max}`.
-pub fn is_name(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
+pub use ledge_model::lambda::{is_name, Qualifier};
 
 /// Parses a `{FunctionName}` path segment (already percent-decoded): `NAME[:QUALIFIER]`,
 /// `ACCOUNT:function:NAME[:QUALIFIER]` or a full ARN. `max_len` is the operation's limit on
