@@ -10,7 +10,7 @@ use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODI
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
-use crate::collapse::{Collapser, Role, Shared};
+use crate::collapse::{Collapser, Leader, Role, Shared};
 use crate::compress;
 use crate::error::CacheError;
 use crate::invalidate::PathIndex;
@@ -66,6 +66,16 @@ pub struct CacheStats {
     pub indexed: u64,
     /// Origin fetches in flight that others may join.
     pub in_flight: u64,
+}
+
+/// A `stale-while-revalidate` refresh handed to the edge with a stale answer; run it with
+/// [`Cache::refresh`]. Holds the key's in-flight slot (so other requests get the stale copy
+/// without waiting); dropping it gives the slot up.
+#[derive(Debug)]
+pub struct Refresh {
+    leader: Leader,
+    key: CacheKey,
+    stale: Entry,
 }
 
 /// The edge's HTTP cache; cheap to clone (shared state behind an `Arc`).
@@ -231,9 +241,17 @@ impl Cache {
             let swr = !f.stale_while_revalidate.is_zero()
                 && !f.origin_first
                 && e.head.staleness(now) <= f.stale_while_revalidate;
-            if swr && self.inner.collapser.in_flight(&key) {
-                // §5.7: one refresh per key runs; everyone else gets the stale copy now.
-                return Ok(self.answer(e, req, now, CacheStatus::Hit, true));
+            if swr {
+                // §5.7: serve the stale copy now; one refresh per key runs in the background.
+                let mut out = self.answer(e, req, now, CacheStatus::Hit, true);
+                if let Role::Leader(leader) = self.inner.collapser.join(key) {
+                    out.refresh = Some(Refresh {
+                        leader,
+                        key,
+                        stale: e.clone(),
+                    });
+                }
+                return Ok(out);
             }
         }
         let leader = if req.settings.forwards_cookies() {
@@ -273,6 +291,27 @@ impl Cache {
             l.complete(shared);
         }
         result
+    }
+
+    /// Runs a `stale-while-revalidate` refresh handed out in [`CacheOutcome::refresh`]:
+    /// one revalidation (or full fetch) of the stale entry through `fetch`, stored like any
+    /// fill. `req` must describe the same request (same key) as the `serve` call that handed
+    /// out `refresh`. Returns how the refresh went (`RefreshHit`, `Miss`, `Error`, or `Hit`
+    /// when the stale copy stood in for a failed origin).
+    pub async fn refresh<S, F, Fut, E>(
+        &self,
+        req: &CacheRequest<'_>,
+        refresh: Refresh,
+        fetch: F,
+    ) -> Result<CacheStatus, E>
+    where
+        F: FnOnce(Conditional) -> Fut,
+        Fut: Future<Output = Result<OriginResponse<S>, E>>,
+    {
+        let Refresh { leader, key, stale } = refresh;
+        let (result, shared) = self.fill(req, key, Some(stale), fetch).await;
+        leader.complete(shared);
+        result.map(|o| o.cache_status)
     }
 
     /// Drops the entries of one distribution whose path (plus keyed query) matches one of
@@ -360,7 +399,7 @@ impl Cache {
         self.inner.memory.put(key, entry.clone());
     }
 
-    fn refresh(&self, key: CacheKey, head: Arc<Head>) {
+    fn refresh_head(&self, key: CacheKey, head: Arc<Head>) {
         self.inner.memory.refresh(&key, head.clone());
         if let Some(d) = &self.inner.disk {
             d.refresh(&key, head);
@@ -388,6 +427,7 @@ impl Cache {
             body,
             cache_status: miss_or_error(status),
             stored: false,
+            refresh: None,
         })
     }
 
@@ -441,6 +481,7 @@ impl Cache {
                     body: Body::Stream(st),
                     cache_status: miss_or_error(status),
                     stored: false,
+                    refresh: None,
                 };
                 return (Ok(out), Shared::Uncacheable);
             }
@@ -556,7 +597,7 @@ impl Cache {
             head,
             body: stale.body.clone(),
         };
-        self.refresh(key, entry.head.clone());
+        self.refresh_head(key, entry.head.clone());
         let mut out = self.answer(&entry, req, now, CacheStatus::RefreshHit, true);
         out.stored = true;
         let shared = if entry.head.is_fresh(now) {
@@ -581,7 +622,7 @@ impl Cache {
             stale_until: Some(now + hold),
             ..(*stale.head).clone()
         });
-        self.refresh(key, head.clone());
+        self.refresh_head(key, head.clone());
         let entry = Entry {
             head,
             body: stale.body.clone(),

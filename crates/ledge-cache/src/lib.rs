@@ -68,9 +68,9 @@
 //!   lookup, `prefix*` a range scan ([`invalidate`]).
 //!
 //! # Deviations and limitations
-//! - `stale-while-revalidate`: while one refresh for the key is in flight, other requests get
-//!   the stale copy at once; the request that starts the refresh waits for it (the fetch
-//!   closure borrows the request, so it cannot run in the background after `serve` returns).
+//! - `stale-while-revalidate`: the stale copy is served at once and the background refresh is
+//!   handed to the edge as [`CacheOutcome::refresh`] (run it with [`Cache::refresh`]); the
+//!   cache cannot spawn it itself because the fetch closure borrows the request.
 //! - Origin 206 responses are passed through, not stored (fills never send `Range`, so an
 //!   origin only answers 206 when it ignores that).
 //! - HEAD misses are forwarded and store nothing (§5.11's ledge reading).
@@ -108,7 +108,7 @@ pub mod status;
 pub mod store;
 pub mod ttl;
 
-pub use cache::{Cache, CacheConfig, CacheStats, DiskConfig, DEFAULT_MAX_OBJECT_SIZE};
+pub use cache::{Cache, CacheConfig, CacheStats, DiskConfig, Refresh, DEFAULT_MAX_OBJECT_SIZE};
 pub use error::{CacheError, SettingsError};
 pub use key::origin_params;
 pub use key::{CacheKey, OriginParams};

@@ -76,6 +76,7 @@ pub fn answer<S>(entry: &Entry, a: Answer<'_>) -> CacheOutcome<S> {
             body: Body::empty(),
             cache_status: a.status,
             stored: false,
+            refresh: None,
         };
     }
     let len = entry.body.len() as u64;
@@ -121,6 +122,7 @@ pub fn answer<S>(entry: &Entry, a: Answer<'_>) -> CacheOutcome<S> {
         body: Body::Full(if is_head { Bytes::new() } else { body }),
         cache_status: status_of(status),
         stored: false,
+        refresh: None,
     }
 }
 

@@ -47,6 +47,12 @@ pub struct CacheOutcome<S = NoStream> {
     pub cache_status: CacheStatus,
     /// Whether this request stored (or refreshed) an entry.
     pub stored: bool,
+    /// A stale copy was served under `stale-while-revalidate` (§5.7) and this caller was
+    /// chosen to refresh it: after answering the viewer, run
+    /// [`crate::Cache::refresh`] with it (typically in a spawned task). Until it completes or
+    /// is dropped, other requests for the key get the stale copy at once; dropping it
+    /// abandons the refresh (a later request is chosen again).
+    pub refresh: Option<crate::cache::Refresh>,
 }
 
 // === impl Body ===

@@ -694,10 +694,8 @@ async fn no_cache_with_min_ttl_goes_to_the_origin_first() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn stale_while_revalidate_serves_stale_during_the_refresh() {
-    let c = cache();
-    let o = Arc::new(Origin::default());
-    let s = Arc::new(optimized());
+async fn stale_while_revalidate_serves_stale_and_hands_out_one_refresh() {
+    let (c, o, s) = (cache(), Origin::default(), optimized());
     let p = parts("GET", "/swr", &[]);
     let r = reply(
         200,
@@ -709,28 +707,59 @@ async fn stale_while_revalidate_serves_stale_during_the_refresh() {
     );
     get(&c, &o, &s, &p, r).await;
     tokio::time::sleep(Duration::from_secs(15)).await;
-    let refresher = {
-        let (c, o, s) = (c.clone(), o.clone(), s.clone());
-        tokio::spawn(async move {
-            let p = parts("GET", "/swr", &[]);
-            let req = CacheRequest::new("E1", "d1.ledge.localhost", &p, &s);
-            let r = reply(200, &[("cache-control", "max-age=10")], "new");
-            c.serve(&req, |cd| o.fetch(cd, r, Duration::from_secs(2)))
-                .await
-                .unwrap()
-                .cache_status
-        })
-    };
-    tokio::task::yield_now().await;
+    let first = get(&c, &o, &s, &p, reply(500, &[], "")).await;
+    assert_eq!(
+        (first.cache_status, body(&first)),
+        (CacheStatus::Hit, &b"old"[..])
+    );
+    assert_eq!(first.headers["age"], "15");
+    let ticket = first
+        .refresh
+        .expect("the first stale answer carries the refresh");
+    let second = get(&c, &o, &s, &p, reply(500, &[], "")).await;
+    assert_eq!(body(&second), b"old");
+    assert!(second.refresh.is_none(), "one refresh per key");
+    assert_eq!(o.hits(), 1, "nobody waited for the origin");
+    let req = CacheRequest::new("E1", "d1.ledge.localhost", &p, &s);
+    let r = reply(200, &[("cache-control", "max-age=10")], "new");
+    let st = c
+        .refresh(&req, ticket, |cd| o.fetch(cd, r, Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert_eq!(st, CacheStatus::Miss);
+    assert_eq!(o.last().if_none_match.unwrap(), "\"1\"");
     let out = get(&c, &o, &s, &p, reply(500, &[], "")).await;
     assert_eq!(
         (out.cache_status, body(&out)),
-        (CacheStatus::Hit, &b"old"[..])
+        (CacheStatus::Hit, &b"new"[..])
     );
-    assert_eq!(refresher.await.unwrap(), CacheStatus::Miss);
-    let out = get(&c, &o, &s, &p, reply(500, &[], "")).await;
-    assert_eq!(body(&out), b"new");
     assert_eq!(o.hits(), 2);
+    // Past the window the stale copy is not served without the origin.
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    let out = get(
+        &c,
+        &o,
+        &s,
+        &p,
+        reply(200, &[("cache-control", "max-age=10")], "newer"),
+    )
+    .await;
+    assert_eq!(
+        (out.cache_status, body(&out)),
+        (CacheStatus::Miss, &b"newer"[..])
+    );
+    // A dropped ticket frees the key.
+    let r = reply(
+        200,
+        &[("cache-control", "max-age=1, stale-while-revalidate=60")],
+        "a",
+    );
+    get(&c, &o, &s, &parts("GET", "/drop", &[]), r).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let out = get(&c, &o, &s, &parts("GET", "/drop", &[]), reply(500, &[], "")).await;
+    drop(out.refresh);
+    let out = get(&c, &o, &s, &parts("GET", "/drop", &[]), reply(500, &[], "")).await;
+    assert!(out.refresh.is_some());
 }
 
 #[tokio::test(start_paused = true)]
