@@ -14,7 +14,7 @@
 
 use std::hash::{BuildHasher, Hasher, RandomState};
 
-use http::header::{ACCEPT_ENCODING, COOKIE};
+use http::header::{ACCEPT_ENCODING, AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
 
 use crate::request::CacheRequest;
@@ -46,7 +46,9 @@ pub enum NormalizedEncoding {
     BrGzip,
 }
 
-/// The viewer values that reach the origin under §3.5 (the edge adds the fixed §4.2 headers).
+/// The viewer values that reach the origin under §3.5. The edge still removes the hop-by-hop
+/// and always-stripped headers of §4.2 from `headers` (an all-viewer policy selects every
+/// viewer header) and adds the fixed ones (`X-Forwarded-For`, `Via`, …).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OriginParams {
     /// Viewer headers to forward, in request order (without `Cookie` and `Accept-Encoding`,
@@ -338,6 +340,9 @@ pub fn origin_params(req: &CacheRequest<'_>) -> OriginParams {
         let keyed = s.key.headers.contains(name);
         let by_orp = fh.selects(name.as_str(), true, false)
             || fwd.is_some_and(|f| f.cloudfront_headers.contains(name));
+        // `Authorization` reaches the origin only through the key, or through an all-viewer
+        // origin request policy on a behavior that does not cache (§3.5).
+        let by_orp = by_orp && (name != AUTHORIZATION || !s.caching_enabled());
         if keyed || by_orp {
             headers.push((name.clone(), value.clone()));
         }

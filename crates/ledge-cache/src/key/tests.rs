@@ -247,6 +247,7 @@ fn origin_params_follow_the_key_and_orp() {
         "GET",
         "/x?b=2&a=1",
         &[
+            ("authorization", "Bearer t"),
             ("x-tenant", "t1"),
             ("user-agent", "ua"),
             ("cookie", "sid=1; other=2"),
@@ -269,9 +270,31 @@ fn origin_params_follow_the_key_and_orp() {
     );
     let r = CacheRequest::new("E1", "d", &p, &s);
     let o = origin_params(&r);
-    assert_eq!(o.headers.len(), 2, "x-tenant and user-agent");
+    assert_eq!(
+        o.headers.len(),
+        2,
+        "x-tenant and user-agent, not authorization"
+    );
     assert_eq!(o.cookie.as_deref(), Some("sid=1; other=2"));
     assert_eq!(o.query.as_deref(), Some("b=2&a=1"));
+
+    let off = CacheSettings::from_policy(
+        &ledge_model::policy::managed_cache_policy(ledge_model::policy::CACHING_DISABLED).unwrap(),
+        Some(&orp),
+    );
+    let o = origin_params(&CacheRequest::new("E1", "d", &p, &off));
+    assert!(
+        o.headers.iter().any(|(n, _)| n == "authorization"),
+        "no caching: forwarded"
+    );
+    let keyed = policy(
+        (0, 60, 600),
+        &["Authorization"],
+        ("none", &[]),
+        ("none", &[]),
+    );
+    let o = origin_params(&CacheRequest::new("E1", "d", &p, &keyed));
+    assert_eq!(o.headers[0].0, "authorization");
 
     // Legacy cookies are sent sorted by name, only when well-formed.
     let s = legacy(legacy_cookies("all", &[]), 0, 60, 600);
