@@ -374,6 +374,53 @@ mod tests {
     }
 
     #[test]
+    fn behaviors_resolve_against_the_snapshot() {
+        let json = br#"{
+            "Version": 3,
+            "Distributions": [{"Id": "E1", "DomainName": "d1.ledge.localhost", "Config": {
+                "Origins": [{"Id": "o", "DomainName": "127.0.0.1"}],
+                "DefaultCacheBehavior": {"TargetOriginId": "o", "Compress": true,
+                    "CachePolicyId": "custom-1",
+                    "OriginRequestPolicyId": "216adef6-5c7f-47e4-b989-5492eafa07d3",
+                    "CachedMethods": ["GET", "HEAD", "OPTIONS"]},
+                "CacheBehaviors": [
+                    {"PathPattern": "/api/*", "TargetOriginId": "o", "Compress": true,
+                     "ForwardedValues": {"QueryString": true,
+                        "Cookies": {"Forward": "whitelist", "WhitelistedNames": ["s_*"]}},
+                     "MinTTL": 0, "DefaultTTL": 60, "MaxTTL": 600}],
+                "CustomErrorResponses": [{"ErrorCode": 404, "ErrorCachingMinTTL": 30}],
+                "Enabled": true}}],
+            "CachePolicies": [{"Id": "custom-1", "Config": {"Name": "c", "MinTTL": 5,
+                "DefaultTTL": 50, "MaxTTL": 500,
+                "ParametersInCacheKeyAndForwardedToOrigin": {
+                    "EnableAcceptEncodingGzip": true,
+                    "HeadersConfig": {"HeaderBehavior": "whitelist", "Headers": ["X-Tenant"]},
+                    "QueryStringsConfig": {"QueryStringBehavior": "allExcept",
+                                           "QueryStrings": ["utm"]}}}}]
+        }"#;
+        let snap = ConfigSnapshot::from_json(json).unwrap();
+        let dist = &snap.distributions[0].config;
+        let s = CacheSettings::from_behavior(&dist.default_cache_behavior, dist, &snap).unwrap();
+        assert_eq!(s.ttl.min, Duration::from_secs(5));
+        assert!(s.key.gzip && !s.key.br && s.compress && s.cache_options);
+        assert_eq!(s.key.headers, vec![HeaderName::from_static("x-tenant")]);
+        assert_eq!(s.key.query, NameFilter::AllExcept(vec!["utm".into()]));
+        assert_eq!(s.forward.as_ref().unwrap().headers, NameFilter::All);
+        assert!(s.forwards_cookies(), "AllViewer forwards cookies");
+        assert_eq!(s.error_caching_min_ttl(404), Duration::from_secs(30));
+        let legacy = CacheSettings::from_behavior(&dist.cache_behaviors[0], dist, &snap).unwrap();
+        assert!(legacy.legacy && legacy.key.cookie_wildcards);
+        assert!(legacy.key.gzip, "legacy Compress normalizes to gzip");
+        assert_eq!(legacy.ttl.default, Duration::from_secs(60));
+        let mut unknown = dist.default_cache_behavior.clone();
+        unknown.cache_policy_id = Some("nope".into());
+        assert!(matches!(
+            CacheSettings::from_behavior(&unknown, dist, &snap),
+            Err(SettingsError::UnknownCachePolicy(id)) if id == "nope"
+        ));
+    }
+
+    #[test]
     fn legacy_star_headers_disable_caching() {
         let fv = ForwardedValues {
             headers: vec!["*".into()],

@@ -834,3 +834,77 @@ async fn a_fill_racing_an_invalidation_is_not_stored() {
         (CacheStatus::Miss, &b"new"[..])
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn vary_star_with_min_ttl_zero_refetches_in_full() {
+    let (c, o) = (cache(), Origin::default());
+    let s = policy((0, 60, 600), &[], ("none", &[]), ("none", &[]));
+    let p = parts("GET", "/v", &[]);
+    let r = reply(
+        200,
+        &[
+            ("vary", "*"),
+            ("etag", "\"v\""),
+            ("cache-control", "max-age=60"),
+        ],
+        "v",
+    );
+    let first = get(&c, &o, &s, &p, r.clone()).await;
+    assert!(first.headers.get("vary").is_some(), "kept with MinTTL 0");
+    let second = get(&c, &o, &s, &p, r).await;
+    assert_eq!(second.cache_status, CacheStatus::Miss);
+    assert!(!o.last().is_revalidation(), "no conditional headers");
+    assert_eq!(o.hits(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn redirects_307_need_cache_control() {
+    let (c, o, s) = (cache(), Origin::default(), optimized());
+    let p = parts("GET", "/go", &[]);
+    get(&c, &o, &s, &p, reply(307, &[("location", "/x")], "")).await;
+    get(&c, &o, &s, &p, reply(307, &[("location", "/x")], "")).await;
+    assert_eq!(o.hits(), 2);
+    let p = parts("GET", "/go2", &[]);
+    get(
+        &c,
+        &o,
+        &s,
+        &p,
+        reply(
+            307,
+            &[("location", "/x"), ("cache-control", "max-age=60")],
+            "",
+        ),
+    )
+    .await;
+    let out = get(&c, &o, &s, &p, reply(500, &[], "")).await;
+    assert_eq!(
+        (out.status, out.cache_status),
+        (StatusCode::TEMPORARY_REDIRECT, CacheStatus::Hit)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn compression_skips_http10_viewers_and_covers_cached_404s() {
+    let (c, o, mut s) = (cache(), Origin::default(), optimized());
+    s.compress = true;
+    let text = "not found here ".repeat(100);
+    let r = reply(404, &[("content-type", "text/html")], &text);
+    let mut p = parts("GET", "/nf", &[("accept-encoding", "gzip")]);
+    p.version = http::Version::HTTP_10;
+    let out = get(&c, &o, &s, &p, r.clone()).await;
+    assert!(out.headers.get("content-encoding").is_none());
+    let p = parts("GET", "/nf", &[("accept-encoding", "gzip")]);
+    let out = get(&c, &o, &s, &p, r.clone()).await;
+    assert_eq!(out.headers["content-encoding"], "gzip");
+    assert_eq!(out.cache_status, CacheStatus::Error);
+    let again = get(&c, &o, &s, &p, r).await;
+    assert_eq!(
+        (
+            again.cache_status,
+            again.headers["content-encoding"].to_str().unwrap()
+        ),
+        (CacheStatus::Error, "gzip")
+    );
+    assert_eq!(o.hits(), 2);
+}
