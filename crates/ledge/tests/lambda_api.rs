@@ -426,3 +426,70 @@ fn packages_in_s3() {
     let ledge = Ledge::start_with(None, &["--blob-url", "s3://ledge-test/pkgs"], &s3_env);
     run_python(&[&ledge.endpoint, KEY, SECRET, "s3"], &s3_env);
 }
+
+#[test]
+fn generated_credentials_work_with_the_aws_cli() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ledge"))
+            .args(["control", "--api-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .env_remove("LEDGE_ACCESS_KEY_ID")
+            .env_remove("LEDGE_SECRET_ACCESS_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ledge control");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("stdout");
+        let endpoint = line
+            .trim()
+            .strip_prefix("ledge: api listening on ")
+            .map(str::to_owned);
+        (child, endpoint)
+    };
+    let (mut child, endpoint) = start();
+    let endpoint = endpoint.expect("listening line");
+    let file = data.path().join("credentials");
+    let text = std::fs::read_to_string(&file).expect("credentials file");
+    assert!(text.starts_with("[ledge]\naws_access_key_id = "), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let list = |endpoint: &str| {
+        Command::new("aws")
+            .args(["--endpoint-url", endpoint, "lambda", "list-functions"])
+            .env("AWS_SHARED_CREDENTIALS_FILE", &file)
+            .env("AWS_PROFILE", "ledge")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .output()
+            .expect("aws")
+    };
+    let out = list(&endpoint);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut hint = String::new();
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut hint);
+    }
+    assert!(hint.contains("AWS_SHARED_CREDENTIALS_FILE="), "{hint}");
+    // A restart keeps the same key pair.
+    let (mut child, endpoint) = start();
+    let out = list(&endpoint.expect("listening line"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&file).ok(), Some(text));
+}
