@@ -114,9 +114,13 @@ async fn store_on_postgres() {
     let store = Store::open(&url)
         .await
         .expect("PostgreSQL at 127.0.0.1:5432");
-    versions_and_revisions(store).await;
+    versions_and_revisions(store.clone()).await;
     // Opening again (a second control plane) finds the schema in place.
-    Store::open(&url).await.unwrap();
+    let again = Store::open(&url).await.unwrap();
+    store.pool().close().await;
+    again.pool().close().await;
+    use sqlx::migrate::MigrateDatabase;
+    sqlx::Any::drop_database(&url).await.unwrap();
 }
 
 #[tokio::test]

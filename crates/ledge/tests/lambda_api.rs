@@ -141,18 +141,47 @@ fn run_python(args: &[&str], envs: &[(&str, &str)]) -> String {
     stdout
 }
 
-/// A fresh PostgreSQL database URL for one test (ledge creates the database).
-fn postgres_url() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!(
-        "postgres://postgres@127.0.0.1:5432/ledge_test_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+/// A fresh PostgreSQL database for one test (ledge creates it on start; dropped on drop).
+struct PgDb(String);
+
+impl PgDb {
+    fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        Self(format!(
+            "ledge_test_{}_{}_{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.0)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // Best effort: a leftover database is harmless, only untidy.
+        let _ = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-q",
+                "-c",
+            ])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 /// A small zip written to a temp file, for `--zip-file fileb://…`.
@@ -324,7 +353,8 @@ fn boto3_on_sqlite() {
 
 #[test]
 fn boto3_on_postgres() {
-    let ledge = Ledge::start(Some(&postgres_url()));
+    let db = PgDb::new();
+    let ledge = Ledge::start(Some(&db.url()));
     ledge.boto3("api");
 }
 
@@ -340,7 +370,8 @@ fn awscli_on_sqlite() {
 
 #[test]
 fn awscli_on_postgres() {
-    awscli_suite(&Ledge::start(Some(&postgres_url())));
+    let db = PgDb::new();
+    awscli_suite(&Ledge::start(Some(&db.url())));
 }
 
 #[test]
@@ -350,12 +381,14 @@ fn concurrent_publish_on_sqlite() {
 
 #[test]
 fn concurrent_publish_on_postgres() {
-    Ledge::start(Some(&postgres_url())).boto3("concurrency");
+    let db = PgDb::new();
+    Ledge::start(Some(&db.url())).boto3("concurrency");
 }
 
 #[test]
 fn two_control_planes_share_one_postgres() {
-    let url = postgres_url();
+    let db = PgDb::new();
+    let url = db.url();
     let a = Ledge::start(Some(&url));
     let b = Ledge::start(Some(&url));
     a.boto3("create-busy");
