@@ -134,6 +134,19 @@ impl Verifier {
                 "'Host' must be a 'SignedHeader' in the AWS Authorization.".into(),
             ));
         }
+        if !params.presigned {
+            // Headers the server relies on must be covered by the signature.
+            for (name, shown) in [
+                ("x-amz-date", "X-Amz-Date"),
+                ("x-amz-content-sha256", "X-Amz-Content-Sha256"),
+            ] {
+                if header(req, name).is_some() && !signed.contains(&name) {
+                    return Err(ApiError::InvalidSignature(format!(
+                        "'{shown}' must be a 'SignedHeader' in the AWS Authorization."
+                    )));
+                }
+            }
+        }
         let payload_hash = payload_hash(req)?;
         let canonical = canonical_request(req, &params, &signed, &payload_hash)?;
         let scope = format!(

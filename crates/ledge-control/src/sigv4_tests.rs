@@ -190,6 +190,13 @@ fn verification_order_and_errors() {
         Err(ApiError::UnrecognizedClient)
     ));
 
+    let mut unsigned_date = request_a(SIG_A);
+    unsigned_date.headers[2].1 = auth("host", SIG_A);
+    assert!(matches!(
+        v.verify(&unsigned_date, "lambda", at(TS)),
+        Err(ApiError::InvalidSignature(m)) if m.contains("X-Amz-Date")
+    ));
+
     let wrong = request_a(&"0".repeat(64));
     assert!(matches!(
         v.verify(&wrong, "lambda", at(TS)),
