@@ -26,6 +26,8 @@
 //! feature, which brings reqwest) are the heavy ones: they buy one data layer for two
 //! databases and one blob layer for disk and S3, instead of two of each.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod blobs;
 pub mod credentials;
