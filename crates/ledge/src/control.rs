@@ -1,10 +1,13 @@
 //! `ledge control`: the control plane alone (the AWS-compatible API).
 //!
-//! Every flag is also an environment variable `LEDGE_<FLAG>`.
+//! Every flag is also an environment variable `LEDGE_<FLAG>` and a key of `--config FILE`
+//! (JSON object or TOML `key = value` lines, keys spelled like the flags). Precedence: flag,
+//! then environment, then the file, then the default.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,24 +17,28 @@ use ledge_control::{ControlConfig, ControlPlane, Credentials};
 /// Flags of `ledge control`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ControlArgs {
-    /// Directory for the SQLite database, packages and generated credentials.
-    #[arg(long, env = "LEDGE_DATA_DIR", default_value = "./ledge-data")]
-    data_dir: PathBuf,
-    /// Address of the API (port 0: ephemeral, printed on stdout).
-    #[arg(long, env = "LEDGE_API_LISTEN", default_value = "127.0.0.1:4000")]
-    api_listen: SocketAddr,
+    /// Directory for the SQLite database, packages and generated credentials
+    /// [default: ./ledge-data].
+    #[arg(long, env = "LEDGE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address of the API (port 0: ephemeral, printed on stdout) [default: 127.0.0.1:4000].
+    #[arg(long, env = "LEDGE_API_LISTEN")]
+    api_listen: Option<SocketAddr>,
     /// sqlite://FILE or postgres://… [default: sqlite://<data-dir>/ledge.db].
     #[arg(long, env = "LEDGE_DATABASE_URL")]
     database_url: Option<String>,
     /// file://DIR or s3://BUCKET/PREFIX [default: file://<data-dir>/blobs].
     #[arg(long, env = "LEDGE_BLOB_URL")]
     blob_url: Option<String>,
-    /// Region reported in ARNs.
-    #[arg(long, env = "LEDGE_REGION", default_value = "us-east-1")]
-    region: String,
-    /// 12-digit account id reported in ARNs.
-    #[arg(long, env = "LEDGE_ACCOUNT_ID", default_value = "000000000000")]
-    account_id: String,
+    /// Region reported in ARNs [default: us-east-1].
+    #[arg(long, env = "LEDGE_REGION")]
+    region: Option<String>,
+    /// 12-digit account id reported in ARNs [default: 000000000000].
+    #[arg(long, env = "LEDGE_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// A file with any of these settings (JSON, or TOML `key = value` lines).
+    #[arg(long, env = "LEDGE_CONFIG")]
+    config: Option<PathBuf>,
     /// Root access key id (with LEDGE_SECRET_ACCESS_KEY); default: <data-dir>/credentials.
     #[arg(long, env = "LEDGE_ACCESS_KEY_ID", hide = true)]
     access_key_id: Option<String>,
@@ -45,6 +52,40 @@ pub(crate) struct ControlArgs {
     secret_access_key: Option<String>,
 }
 
+/// Values of `--config FILE`, keyed by flag name with `_` for `-`.
+fn file_values(path: Option<&Path>) -> anyhow::Result<HashMap<String, String>> {
+    let Some(path) = path else {
+        return Ok(HashMap::new());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --config {}", path.display()))?;
+    let mut values = HashMap::new();
+    if text.trim_start().starts_with('{') {
+        let map: HashMap<String, serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: invalid JSON", path.display()))?;
+        for (k, v) in map {
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            values.insert(k.replace('-', "_"), v);
+        }
+    } else {
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('[') {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .with_context(|| format!("{}:{}: expected key = value", path.display(), n + 1))?;
+            let v = v.trim().trim_matches('"').trim_matches('\'');
+            values.insert(k.trim().trim_matches('"').replace('-', "_"), v.to_owned());
+        }
+    }
+    Ok(values)
+}
+
 /// Runs the control plane until interrupted.
 pub(crate) async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
     let from_env = match (args.access_key_id, args.secret_access_key) {
@@ -55,13 +96,25 @@ pub(crate) async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
         (None, None) => None,
         _ => anyhow::bail!("set both LEDGE_ACCESS_KEY_ID and LEDGE_SECRET_ACCESS_KEY, or neither"),
     };
+    let file = file_values(args.config.as_deref())?;
+    let pick = |flag: Option<String>, key: &str| flag.or_else(|| file.get(key).cloned());
+    let defaults = ControlConfig::default();
+    let api_listen: SocketAddr = match args.api_listen {
+        Some(a) => a,
+        None => pick(None, "api_listen")
+            .unwrap_or_else(|| "127.0.0.1:4000".into())
+            .parse()
+            .context("--api-listen: expected IP:PORT")?,
+    };
     let config = ControlConfig {
-        data_dir: args.data_dir,
-        database_url: args.database_url,
-        blob_url: args.blob_url,
-        region: args.region,
-        account_id: args.account_id,
-        ..ControlConfig::default()
+        data_dir: pick(args.data_dir.map(|p| p.display().to_string()), "data_dir")
+            .map(PathBuf::from)
+            .unwrap_or(defaults.data_dir.clone()),
+        database_url: pick(args.database_url, "database_url"),
+        blob_url: pick(args.blob_url, "blob_url"),
+        region: pick(args.region, "region").unwrap_or(defaults.region.clone()),
+        account_id: pick(args.account_id, "account_id").unwrap_or(defaults.account_id.clone()),
+        ..defaults
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
@@ -69,9 +122,9 @@ pub(crate) async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
     let control = ControlPlane::open(config, loaded.credentials).await?;
     tokio::spawn(control.clone().run_sweeper());
 
-    let listener = tokio::net::TcpListener::bind(args.api_listen)
+    let listener = tokio::net::TcpListener::bind(api_listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.api_listen))?;
+        .with_context(|| format!("cannot listen on {api_listen}"))?;
     let addr = listener.local_addr()?;
     if let Source::Generated(file) | Source::File(file) = &loaded.source {
         let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());

@@ -526,3 +526,34 @@ fn generated_credentials_work_with_the_aws_cli() {
     assert!(out.status.success());
     assert_eq!(std::fs::read_to_string(&file).ok(), Some(text));
 }
+
+#[test]
+fn config_file_sets_region_and_account() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("ledge.toml");
+    std::fs::write(
+        &config,
+        "# ledge control settings\nregion = \"eu-west-1\"\naccount-id = \"123456789012\"\n",
+    )
+    .expect("write config");
+    let config = config.display().to_string();
+    let ledge = Ledge::start_with(None, &["--config", &config], &[]);
+    let zip = zip_file(dir.path(), "f.zip", "exports.handler = async () => 1;");
+    let created = ledge.aws_ok(&[
+        "create-function",
+        "--function-name",
+        "cfg",
+        "--runtime",
+        "nodejs20.x",
+        "--role",
+        "arn:aws:iam::123456789012:role/r",
+        "--handler",
+        "index.handler",
+        "--zip-file",
+        &format!("fileb://{}", zip.display()),
+    ]);
+    assert_eq!(
+        created["FunctionArn"],
+        "arn:aws:lambda:eu-west-1:123456789012:function:cfg"
+    );
+}
