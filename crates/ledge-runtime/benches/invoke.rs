@@ -265,17 +265,26 @@ async fn bare_round_trip(
     samples
 }
 
-async fn bare_start(interp: &str, arg: &str, n: usize) -> Vec<Duration> {
+async fn bare_start(interp: &str, args: &[&str], n: usize) -> Vec<Duration> {
     let mut samples = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
         let _ = tokio::process::Command::new(interp)
-            .args([arg, "0"])
+            .args(args)
             .status()
             .await;
         samples.push(t.elapsed());
     }
     samples
+}
+
+async fn wait_for_spares(rt: &Runtime, n: usize) {
+    for _ in 0..500 {
+        if rt.spare_workers() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 async fn cold(
@@ -296,6 +305,9 @@ async fn cold(
             PackageRef::Zip(code.clone()),
         );
         spec.version = "1".into();
+        if rt.config().spare_workers > 0 {
+            wait_for_spares(rt, 2).await;
+        }
         let t = Instant::now();
         let f = rt.load(spec).await.expect("load");
         let t_invoke = Instant::now();
@@ -373,22 +385,31 @@ fn main() {
             println!("| {label} | {one:.0} | {two:.0} | {four:.0} |");
         }
 
-        println!("\n| runtime | cold start p50 (load → first result) | first invoke only p50 | bare interpreter start p50 | ratio |");
-        println!("| --- | --- | --- | --- | --- |");
-        for (label, runtime_id, handler, code, interp, flag) in [
-            ("Node.js", "nodejs20.x", "index.handler", &node_zip, "node".to_string(), "-e"),
-            ("Python", "python3.11", "app.handler", &py_zip, python.clone(), "-c"),
+        let mut spare_config = RuntimeConfig::new(dir.path().join("spare-data"));
+        spare_config.spare_workers = 1;
+        let spare_runtime = Runtime::new(spare_config).expect("runtime");
+        println!("\n| runtime | cold start p50 (load → first result) | first invoke only p50 | bare interpreter start p50 | ratio | with a spare interpreter: load → first result p50 |");
+        println!("| --- | --- | --- | --- | --- | --- |");
+        for (label, runtime_id, handler, code, interp, bare_args) in [
+            ("Node.js", "nodejs20.x", "index.handler", &node_zip, "node".to_string(), &["-e", "0"][..]),
+            ("Python", "python3.11", "app.handler", &py_zip, python.clone(), &["-c", "0"][..]),
+            ("Python", "python3.11", "app.handler", &py_zip, python.clone(), &["-S", "-c", "0"][..]),
         ] {
             let (total, first) = cold(&runtime, runtime_id, handler, code, &event, 15).await;
-            let bare = stats(bare_start(&interp, flag, 15).await);
+            let bare = stats(bare_start(&interp, bare_args, 15).await);
+            let (spared, _) = cold(&spare_runtime, runtime_id, handler, code, &event, 15).await;
             let total = stats(total);
             let first = stats(first);
+            let spared = stats(spared);
             println!(
-                "| {label} | {} | {} | {} (`{interp} {flag} 0`) | {:.2}× |",
+                "| {label} | {} | {} | {} (`{} {}`) | {:.2}× | {} |",
                 ms(total.p50),
                 ms(first.p50),
                 ms(bare.p50),
-                total.p50.as_secs_f64() / bare.p50.as_secs_f64()
+                Path::new(&interp).file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+                bare_args.join(" "),
+                total.p50.as_secs_f64() / bare.p50.as_secs_f64(),
+                ms(spared.p50),
             );
         }
     });
