@@ -422,12 +422,12 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server (pip install -r tests/requirements.txt)");
+            .expect("python3 -m moto.server (pip install -r tests/requirements.txt)");
         let moto = Self(child, format!("http://127.0.0.1:{port}"));
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
