@@ -161,6 +161,7 @@ async fn requests_per_second(client: &reqwest::Client, base: &str, path: &str, s
 
 async fn bench(label: &str, database_url: Option<String>, floor_rps: f64) {
     let dir = tempfile::tempdir().expect("tmp");
+    let drop_url = database_url.clone();
     let config = ControlConfig {
         data_dir: dir.path().to_path_buf(),
         database_url,
@@ -189,6 +190,11 @@ async fn bench(label: &str, database_url: Option<String>, floor_rps: f64) {
         "| {label} | {small:.1} ms | {large:.1} ms | {rps:.0} | {:.2} |",
         rps / floor_rps
     );
+    if let Some(url) = drop_url {
+        control.state().store().pool().close().await;
+        use sqlx::migrate::MigrateDatabase;
+        let _ = sqlx::Any::drop_database(&url).await;
+    }
 }
 
 #[tokio::main]
