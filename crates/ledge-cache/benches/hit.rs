@@ -116,8 +116,14 @@ fn main() {
     let cache = Cache::new(CacheConfig::default()).unwrap_or_else(|e| panic!("cache: {e}"));
     let parts = viewer("/static/app.3f2a9c.js?v=12&page=3&utm_source=x");
 
+    // `cargo bench -p ledge-cache --bench hit -- key|hit|memory` runs one part.
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
     println!("ledge-cache bench ({ITERS} iterations each)");
     for (name, s) in [("CachingOptimized", &optimized), ("rich policy", &rich)] {
+        if !run("key") {
+            break;
+        }
         let req = CacheRequest::new("E1ABCDEF", "d111.ledge.localhost", &parts, s);
         let start = Instant::now();
         for _ in 0..ITERS {
@@ -127,6 +133,9 @@ fn main() {
     }
 
     for (name, size) in [("1 KiB", 1024usize), ("100 KiB", 100 * 1024)] {
+        if !run("hit") {
+            break;
+        }
         let body = Bytes::from(vec![b'a'; size]);
         let req = CacheRequest::new("E1ABCDEF", "d111.ledge.localhost", &parts, &optimized);
         rt.block_on(fill(&cache, &req, body));
@@ -147,6 +156,9 @@ fn main() {
         );
     }
 
+    if !run("memory") {
+        return;
+    }
     // Memory per cached object: fill N small objects, compare RSS.
     const N: usize = 200_000;
     const BODY: usize = 64;

@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, StatusCode};
+use http::header::{AGE, CONTENT_ENCODING, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 
 use crate::collapse::{Collapser, Leader, Role, Shared};
@@ -496,7 +496,13 @@ impl Cache {
         }
 
         let strip_cookie = ttl::filter_response_headers(&mut headers, s);
-        let (headers, body) = compress_if_eligible(req, status, headers, body).await;
+        let (mut headers, body) = compress_if_eligible(req, status, headers, body).await;
+        // Stored heads carry the body's length and an `Age` slot, so hits only replace values.
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let age_placeholder = !headers.contains_key(AGE);
+        if age_placeholder {
+            headers.insert(AGE, HeaderValue::from_static("0"));
+        }
         let fresh = ttl::freshness(status, &headers, s, SystemTime::now());
         let no_conditional = s.legacy && !s.key.cookies.is_none();
         let has_validators = headers.contains_key(http::header::ETAG)
@@ -533,6 +539,7 @@ impl Cache {
             path: path.into_boxed_str(),
             no_conditional,
             stale_until: None,
+            age_placeholder,
         });
         let entry = Entry { head, body };
         if storable {

@@ -65,46 +65,76 @@ pub struct OriginParams {
 
 /// Streams key components into a keyed SipHash (the high 64 bits: unpredictable to viewers)
 /// and an independent seeded multiply-rotate hash (the low 64 bits: makes accidental
-/// collisions between honest keys negligible at any cache size).
+/// collisions between honest keys negligible at any cache size). Components are gathered in
+/// a stack buffer first, so both hashes see few, large writes.
 struct KeyHasher {
     sip: std::hash::DefaultHasher,
     mix: u64,
+    buf: [u8; BUF],
+    len: usize,
 }
 
+const BUF: usize = 256;
 const MIX_K: u64 = 0x9E37_79B9_7F4A_7C15;
 
 // === impl KeyHasher ===
 
 impl KeyHasher {
-    #[inline]
-    fn mix_word(&mut self, w: u64) {
-        self.mix = (self.mix ^ w).wrapping_mul(MIX_K).rotate_left(31);
+    fn new(sip: std::hash::DefaultHasher, seed: u64) -> Self {
+        Self {
+            sip,
+            mix: seed,
+            buf: [0; BUF],
+            len: 0,
+        }
     }
 
-    fn part(&mut self, bytes: &[u8]) {
-        self.sip.write_usize(bytes.len());
-        self.sip.write(bytes);
-        self.mix_word(bytes.len() as u64);
-        let mut chunks = bytes.chunks_exact(8);
+    fn flush(&mut self) {
+        let data = &self.buf[..self.len];
+        self.sip.write(data);
+        let mut m = self.mix;
+        let mut chunks = data.chunks_exact(8);
         for c in &mut chunks {
             let mut w = [0u8; 8];
             w.copy_from_slice(c);
-            self.mix_word(u64::from_le_bytes(w));
+            m = (m ^ u64::from_le_bytes(w))
+                .wrapping_mul(MIX_K)
+                .rotate_left(31);
         }
         let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.mix_word(u64::from_le_bytes(w));
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        // The chunk count is folded in, so a short tail never aliases zero padding.
+        m = (m ^ u64::from_le_bytes(w) ^ ((data.len() as u64) << 56))
+            .wrapping_mul(MIX_K)
+            .rotate_left(31);
+        self.mix = m;
+        self.len = 0;
+    }
+
+    fn bytes(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.len == BUF {
+                self.flush();
+            }
+            let n = bytes.len().min(BUF - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+            self.len += n;
+            bytes = &bytes[n..];
         }
+    }
+
+    fn part(&mut self, bytes: &[u8]) {
+        self.bytes(&(bytes.len() as u32).to_le_bytes());
+        self.bytes(bytes);
     }
 
     fn tag(&mut self, t: u8) {
-        self.sip.write_u8(t);
-        self.mix_word(u64::from(t) | 0x100);
+        self.bytes(&[t]);
     }
 
-    fn finish(&self) -> CacheKey {
+    fn finish(&mut self) -> CacheKey {
+        self.flush();
         // fmix64 (MurmurHash3's finalizer) spreads the last words over all bits.
         let mut m = self.mix;
         m ^= m >> 33;
@@ -135,19 +165,26 @@ impl Keyer {
     /// The cache key of `req` (§3.1–3.4). GET and HEAD share keys; OPTIONS has its own.
     pub fn key(&self, req: &CacheRequest<'_>) -> CacheKey {
         let spec = &req.settings.key;
-        let mut h = KeyHasher {
-            sip: self.sip.build_hasher(),
-            mix: self.seed,
-        };
+        let mut h = KeyHasher::new(self.sip.build_hasher(), self.seed);
         h.part(req.domain_name.as_bytes());
         h.part(req.path().as_bytes());
         if req.method == Method::OPTIONS {
             h.tag(b'O');
         }
         h.tag(b'Q');
-        for (name, pair) in query_pairs(req.uri.query()) {
-            if spec.query.selects(name, false, false) {
-                h.part(pair.as_bytes());
+        match &spec.query {
+            NameFilter::None => {}
+            NameFilter::All => {
+                for (_, pair) in query_pairs(req.uri.query()) {
+                    h.part(pair.as_bytes());
+                }
+            }
+            filter => {
+                for (name, pair) in query_pairs(req.uri.query()) {
+                    if filter.selects(name, false, false) {
+                        h.part(pair.as_bytes());
+                    }
+                }
             }
         }
         for name in &spec.headers {
@@ -176,12 +213,33 @@ fn hash_cookies(h: &mut KeyHasher, spec: &KeySpec, headers: &HeaderMap) {
     match &spec.cookies {
         NameFilter::None => {}
         NameFilter::Only(names) if !spec.cookie_wildcards => {
-            // Iterate the (policy-ordered) names so the viewer's cookie order never matters.
+            // Parse the cookies once onto the stack (no allocation for up to 32), then walk
+            // the policy's names in order so the viewer's cookie order never matters.
+            const MAX: usize = 32;
+            let mut seen: [(&str, &str); MAX] = [("", ""); MAX];
+            let mut n = 0;
+            let mut overflow = false;
+            for c in cookie_pairs(headers) {
+                if n == MAX {
+                    overflow = true;
+                    break;
+                }
+                seen[n] = c;
+                n += 1;
+            }
             for want in names {
                 h.tag(b'C');
-                for (name, pair) in cookie_pairs(headers) {
-                    if name == want {
-                        h.part(pair.as_bytes());
+                if overflow {
+                    for (name, pair) in cookie_pairs(headers) {
+                        if name == want {
+                            h.part(pair.as_bytes());
+                        }
+                    }
+                } else {
+                    for (name, pair) in &seen[..n] {
+                        if name == want {
+                            h.part(pair.as_bytes());
+                        }
                     }
                 }
             }

@@ -56,6 +56,8 @@ pub fn answer<S>(entry: &Entry, a: Answer<'_>) -> CacheOutcome<S> {
     let mut headers = head.headers.clone();
     if a.with_age {
         headers.insert(AGE, HeaderValue::from(head.age(a.now).as_secs()));
+    } else if head.age_placeholder {
+        headers.remove(AGE);
     }
     let status_of = |code: StatusCode| {
         if code.as_u16() >= 400 {

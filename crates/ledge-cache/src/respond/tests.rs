@@ -25,6 +25,7 @@ fn entry(status: u16, headers: &[(&str, &str)], body: &'static str) -> Entry {
             path: "/x".into(),
             no_conditional: false,
             stale_until: None,
+            age_placeholder: false,
         }),
         body: Bytes::from_static(body.as_bytes()),
     }

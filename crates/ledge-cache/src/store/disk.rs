@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -15,6 +16,8 @@ pub struct DiskTier {
     max_bytes: u64,
     on_evict: Option<EvictHook>,
     state: Mutex<State>,
+    /// Numbers temporary files, so concurrent writes of one key never share one.
+    writes: AtomicU64,
 }
 
 #[derive(Default)]
@@ -60,6 +63,7 @@ impl DiskTier {
             max_bytes,
             on_evict,
             state: Mutex::new(State::default()),
+            writes: AtomicU64::new(0),
         })
     }
 
@@ -113,7 +117,8 @@ impl Storage for DiskTier {
             return;
         }
         let path = self.path(&key);
-        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        let n = self.writes.fetch_add(1, Ordering::Relaxed);
+        let tmp = path.with_extension(format!("{n}.tmp"));
         let written = std::fs::write(&tmp, &entry.body).and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(e) = written {
             tracing::warn!(error = %e, "cannot write a cache body file");

@@ -52,6 +52,10 @@ pub struct Head {
     /// Served as fresh until then although expired: the origin failed and the stale copy
     /// stands in for `ErrorCachingMinTTL` (§5.3).
     pub stale_until: Option<Instant>,
+    /// `headers` carry an `Age: 0` the cache put there (the origin sent none), so that hits
+    /// replace `Age` in place instead of growing a copy of the map; answers that do not come
+    /// from the cache drop it.
+    pub age_placeholder: bool,
 }
 
 /// A stored response: shared head plus body.

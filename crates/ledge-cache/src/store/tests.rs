@@ -21,6 +21,7 @@ pub(crate) fn entry(path: &str, body: usize) -> Entry {
             path: path.into(),
             no_conditional: false,
             stale_until: None,
+            age_placeholder: false,
         }),
         body: Bytes::from(vec![b'x'; body]),
     }
