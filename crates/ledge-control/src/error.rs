@@ -29,6 +29,9 @@ pub enum ApiError {
     /// 400 `InvalidRequestContentException`: the body is not parseable.
     #[error("{0}")]
     InvalidRequestContent(String),
+    /// 400 `CodeStorageExceededException`: the account's code storage quota is used up.
+    #[error("{0}")]
+    CodeStorageExceeded(String),
     /// 404 `ResourceNotFoundException`.
     #[error("{0}")]
     NotFound(String),
@@ -88,9 +91,10 @@ impl ApiError {
     /// HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Validation(_) | Self::InvalidParameter(_) | Self::InvalidRequestContent(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::Validation(_)
+            | Self::InvalidParameter(_)
+            | Self::InvalidRequestContent(_)
+            | Self::CodeStorageExceeded(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) | Self::UnknownOperation => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
@@ -111,6 +115,7 @@ impl ApiError {
             Self::Validation(_) => "ValidationException",
             Self::InvalidParameter(_) => "InvalidParameterValueException",
             Self::InvalidRequestContent(_) => "InvalidRequestContentException",
+            Self::CodeStorageExceeded(_) => "CodeStorageExceededException",
             Self::NotFound(_) => "ResourceNotFoundException",
             Self::Conflict(_) => "ResourceConflictException",
             Self::PreconditionFailed(_) => "PreconditionFailedException",
@@ -141,7 +146,7 @@ impl ApiError {
             Self::TooManyRequests(_) => "Throttling",
             Self::ExecutionEnvironment { .. } => "InternalError",
             Self::Validation(_) | Self::InvalidRequestContent(_) => "MalformedInput",
-            Self::InvalidParameter(_) => "InvalidArgument",
+            Self::InvalidParameter(_) | Self::CodeStorageExceeded(_) => "InvalidArgument",
         }
     }
 

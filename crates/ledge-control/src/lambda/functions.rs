@@ -101,6 +101,17 @@ fn precondition_failed() -> ApiError {
     )
 }
 
+/// Refuses a package that would take the account over its code storage quota.
+async fn check_storage(state: &AppState, size: usize) -> Result<(), ApiError> {
+    let (used, _) = state.inner.store.usage().await?;
+    if used.saturating_add(size as i64) > super::tags::TOTAL_CODE_SIZE {
+        return Err(ApiError::CodeStorageExceeded(
+            "Code storage limit exceeded.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /2015-03-31/functions`
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -141,6 +152,7 @@ pub(super) async fn create(
     }
     let zip = code.zip_file.as_deref().ok_or_else(code_source_error)?;
     let package = decode_package(zip)?;
+    check_storage(&state, package.bytes.len()).await?;
     let row = VersionRow {
         function_name: name.clone(),
         version: 0,
@@ -340,6 +352,7 @@ pub(super) async fn update_code(
             state.configuration(&current, None, true),
         ));
     }
+    check_storage(&state, bytes.len()).await?;
     state.inner.blobs.put(&hex, bytes).await?;
     let now = now_lambda();
     let row = update_latest(

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::AppState;
 
 /// Per-account code storage quota (75 GB).
-const TOTAL_CODE_SIZE: i64 = 80_530_636_800;
+pub(super) const TOTAL_CODE_SIZE: i64 = 80_530_636_800;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

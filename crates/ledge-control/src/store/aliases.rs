@@ -165,6 +165,16 @@ impl Store {
         mut new: AliasRow,
     ) -> Result<AliasRow, AliasError> {
         let mut tx = self.pool.begin().await?;
+        // Write first (the function's lock), so SQLite never upgrades a read transaction.
+        let locked =
+            sqlx::query("UPDATE lambda_functions SET last_version = last_version WHERE name = $1")
+                .bind(&new.function_name)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if locked == 0 {
+            return Err(AliasError::FunctionNotFound);
+        }
         if !Self::version_exists(&mut tx, &new.function_name, &new.function_version).await? {
             return Err(AliasError::VersionNotFound);
         }
