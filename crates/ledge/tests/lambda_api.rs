@@ -67,6 +67,11 @@ impl Ledge {
 
     /// Runs `aws lambda ARGS…` against this ledge.
     fn aws(&self, args: &[&str]) -> Output {
+        self.aws_as(KEY, SECRET, args)
+    }
+
+    /// Runs `aws lambda ARGS…` with the given key pair.
+    fn aws_as(&self, key: &str, secret: &str, args: &[&str]) -> Output {
         Command::new("aws")
             .arg("--endpoint-url")
             .arg(&self.endpoint)
@@ -74,8 +79,8 @@ impl Ledge {
             .arg("json")
             .arg("lambda")
             .args(args)
-            .env("AWS_ACCESS_KEY_ID", KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_MAX_ATTEMPTS", "1")
             .env_remove("AWS_PROFILE")
@@ -227,6 +232,17 @@ fn awscli_suite(ledge: &Ledge) {
         ]
     };
 
+    for (key, secret, code) in [
+        (KEY, "wrong-secret", "InvalidSignatureException"),
+        ("AKIDUNKNOWN", SECRET, "UnrecognizedClientException"),
+    ] {
+        let out = ledge.aws_as(key, secret, &["list-functions"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(&format!("({code})")),
+            "expected {code}: {stderr}"
+        );
+    }
     let created = ledge.aws_ok(&args(&create("cli")));
     assert_eq!(created["Version"], "$LATEST");
     assert_eq!(created["State"], "Active");
@@ -423,7 +439,14 @@ impl Moto {
             .expect("free port")
             .port();
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
