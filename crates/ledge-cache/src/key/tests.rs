@@ -311,3 +311,27 @@ fn origin_params_follow_the_key_and_orp() {
         None
     );
 }
+
+#[test]
+fn distinct_requests_get_distinct_keys() {
+    let k = Keyer::new();
+    let s = policy((0, 60, 600), &["X-A"], ("all", &[]), ("all", &[]));
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..20_000u32 {
+        let uri = format!("/p/{}?q={}", i % 100, i / 100);
+        let p = parts(
+            "GET",
+            &uri,
+            &[("x-a", &format!("{}", i % 7)), ("cookie", "c=1")],
+        );
+        assert!(seen.insert(key(&k, &s, &p)), "{uri}");
+    }
+    // Component boundaries are unambiguous: moving bytes between parts changes the key.
+    let a = key(&k, &s, &parts("GET", "/ab?c=d", &[]));
+    let b = key(&k, &s, &parts("GET", "/a?bc=d", &[]));
+    assert_ne!(a, b);
+    // Two keyers (two processes) disagree: keys are not predictable from outside.
+    let other = Keyer::new();
+    let p = parts("GET", "/x", &[]);
+    assert_ne!(key(&k, &s, &p), key(&other, &s, &p));
+}
