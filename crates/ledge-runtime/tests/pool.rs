@@ -373,3 +373,66 @@ exports.handler = async (e, ctx) => ({ name: ctx.functionName, stream: ctx.logSt
         "Runtime.HandlerNotFound"
     );
 }
+
+#[tokio::test]
+async fn hostile_functions_lose_only_their_worker() {
+    let rt = runtime();
+    let node_src = r#"
+const fs = require('fs');
+exports.handler = async (event) => {
+  if (event.kind === 'close-pipes') { fs.closeSync(1); fs.closeSync(2); return 'closed'; }
+  return process.pid;
+};
+"#;
+    let node = rt
+        .load("nodejs20.x", "index.handler", &[("index.js", node_src)])
+        .await;
+    let py_src = r#"
+import os, sys, _socket
+def handler(event, context):
+    if event.get("kind") == "close-socket":
+        frame = sys._getframe()
+        while frame is not None:
+            for obj in list(frame.f_locals.values()):
+                if isinstance(obj, _socket.socket):
+                    obj.close()
+            frame = frame.f_back
+        return "closed"
+    return os.getpid()
+"#;
+    let py = rt
+        .load_with("python3.11", "app.handler", &[("app.py", py_src)], |s| {
+            s.name = "py".into()
+        })
+        .await;
+    let bystander = rt
+        .load_with("nodejs20.x", "index.handler", &[("index.js", SLOW)], |s| {
+            s.name = "bystander".into()
+        })
+        .await;
+    let before = call(&bystander, "{}").await["pid"].clone();
+
+    let node_pid = call(&node, "{}").await;
+    // Closing its stdout/stderr: the reply still arrives, the worker is then replaced.
+    let closed = node.invoke(br#"{"kind":"close-pipes"}"#).await;
+    assert!(closed.is_ok() || closed.as_ref().unwrap_err().error_type() == "Runtime.ExitError");
+    let mut again = call(&node, "{}").await;
+    for _ in 0..50 {
+        if again != node_pid {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        again = call(&node, "{}").await;
+    }
+    assert_ne!(again, node_pid, "a worker without its pipes is not kept");
+
+    // Closing the protocol socket: the invocation fails, the next one gets a fresh worker.
+    let py_pid = call(&py, "{}").await;
+    let err = py.invoke(br#"{"kind":"close-socket"}"#).await.unwrap_err();
+    assert_eq!(err.error_type(), "Runtime.ExitError", "{err}");
+    assert_ne!(call(&py, "{}").await, py_pid);
+
+    // Other functions never noticed.
+    assert_eq!(call(&bystander, "{}").await["pid"], before);
+    assert_eq!(bystander.cold_starts(), 1);
+}
