@@ -47,7 +47,6 @@ fn builder(settings: &ServerSettings) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
         .max_buf_size(settings.max_buf_size)
-        .max_headers(512)
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())
