@@ -182,7 +182,7 @@ fn main() {
     let stats = big.stats();
     let per = (after.saturating_sub(before)) as f64 / N as f64;
     println!(
-        "memory: {N} objects of {BODY} B body + 6 headers: RSS +{:.1} MiB, {per:.0} B/object, \
+        "memory: {N} objects of {BODY} B body + 6 origin headers: RSS +{:.1} MiB, {per:.0} B/object, \
          {:.0} B/object beyond the body; weigher charges {:.0} B/object (entries {})",
         (after - before) as f64 / (1 << 20) as f64,
         per - BODY as f64,

@@ -127,16 +127,24 @@ impl Head {
         self.etag().is_some() || self.last_modified().is_some()
     }
 
-    /// Estimated heap bytes of the head (headers, path, struct).
+    /// Estimated heap bytes of the head: the struct, the header map's buckets (about 104
+    /// bytes each in `http` 1.x, plus the index table) and the bytes of names and values.
     pub fn weight(&self) -> usize {
-        let headers: usize = self
+        let bytes: usize = self
             .headers
             .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 48)
+            .map(|(n, v)| n.as_str().len() + v.len())
             .sum();
-        std::mem::size_of::<Self>() + headers + self.path.len() + self.distribution_id.len()
+        std::mem::size_of::<Self>()
+            + self.headers.len() * HEADER_BUCKET
+            + bytes
+            + self.path.len()
+            + self.distribution_id.len()
     }
 }
+
+/// Bytes of one `HeaderMap` bucket plus its share of the index table.
+const HEADER_BUCKET: usize = 112;
 
 // === impl Entry ===
 
@@ -151,7 +159,7 @@ impl Entry {
 /// What the weigher charges per entry on top of the body and the head's own estimate: moka's
 /// per-entry bookkeeping, the invalidation index, allocator slack and `HeaderMap`'s spare
 /// capacity. Calibrated so the charge matches the measured RSS per object (BENCHMARKS.md).
-pub const ENTRY_OVERHEAD: usize = 768;
+pub const ENTRY_OVERHEAD: usize = 510;
 
 #[cfg(test)]
 pub(crate) mod tests;
