@@ -380,6 +380,10 @@ impl Cache {
             return Some(e);
         }
         let disk = self.inner.disk.clone()?;
+        if !disk.contains(&key) {
+            // Most misses end here, without a hop to the blocking pool.
+            return None;
+        }
         let e = tokio::task::spawn_blocking(move || disk.get(&key))
             .await
             .ok()??;
@@ -397,6 +401,16 @@ impl Cache {
             let _ = tokio::task::spawn_blocking(move || disk.put(key, e)).await;
         }
         self.inner.memory.put(key, entry.clone());
+    }
+
+    fn drop_entry(&self, key: CacheKey, head: &Head) {
+        self.inner.memory.remove(&key);
+        if let Some(d) = &self.inner.disk {
+            d.remove(&key);
+        }
+        self.inner
+            .index
+            .remove(&head.distribution_id, &head.path, key);
     }
 
     fn refresh_head(&self, key: CacheKey, head: Arc<Head>) {
@@ -508,7 +522,7 @@ impl Cache {
         let has_validators = headers.contains_key(http::header::ETAG)
             || headers.contains_key(http::header::LAST_MODIFIED);
         let path = invalidation_path(req);
-        let storable = fresh.is_some_and(|f| !f.ttl.is_zero() || has_validators)
+        let mut storable = fresh.is_some_and(|f| !f.ttl.is_zero() || has_validators)
             && body.len() as u64 <= self.inner.cfg.max_object_size
             && !self
                 .inner
@@ -544,6 +558,15 @@ impl Cache {
         let entry = Entry { head, body };
         if storable {
             self.store(key, &entry).await;
+            if self
+                .inner
+                .index
+                .invalidated_since(mark, req.distribution_id, &entry.head.path)
+            {
+                // An invalidation slipped in while we stored: it wins.
+                self.drop_entry(key, &entry.head);
+                storable = false;
+            }
         }
         let viewer_entry = match viewer_headers {
             Some(h) => Entry {
