@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::error::{FunctionError, InvokeError, ThrottleScope};
 use crate::logs::{self, LogBatch, LogDispatcher, LogLine};
@@ -269,7 +270,24 @@ impl FunctionHandle {
                 return invocation;
             }
         };
-        self.run(event, invocation).await
+        let span = tracing::debug_span!(
+            "invoke",
+            function = %self.info.name,
+            version = %self.info.version,
+            request_id = %invocation.request_id,
+        );
+        let invocation = self.run(event, invocation).instrument(span).await;
+        if let Err(e) = &invocation.result {
+            if !matches!(e, InvokeError::Function(_)) {
+                tracing::debug!(
+                    function = %self.info.name,
+                    request_id = %invocation.request_id,
+                    error = %e,
+                    "invocation failed"
+                );
+            }
+        }
+        invocation
     }
 
     async fn run(&self, event: &[u8], mut invocation: Invocation) -> Invocation {
@@ -282,6 +300,7 @@ impl FunctionHandle {
             Some(worker) => (worker, None),
             None => {
                 self.cold_starts.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("cold start");
                 let started = match self.take_spare() {
                     Some(spare) => spare.adopt(info).await,
                     None => Worker::spawn(info, self.next_worker_id()).await,
