@@ -79,7 +79,7 @@ async fn node_wide_limit_throttles_across_versions() {
 
 #[tokio::test]
 async fn prewarm_avoids_cold_starts_and_idle_workers_retire() {
-    let rt = runtime_with(|c| c.idle_timeout = Duration::from_millis(300));
+    let rt = runtime_with(|c| c.idle_timeout = Duration::from_millis(800));
     let f = rt
         .load(
             "python3.11",
