@@ -436,3 +436,33 @@ def handler(event, context):
     assert_eq!(call(&bystander, "{}").await["pid"], before);
     assert_eq!(bystander.cold_starts(), 1);
 }
+
+/// When ledge dies, the kernel closes its end of every worker's socket: an idle worker must
+/// then exit by itself rather than linger as an orphan.
+#[tokio::test]
+async fn workers_exit_when_ledges_end_of_the_socket_closes() {
+    use tokio::io::AsyncReadExt;
+    let rt = runtime();
+    let data = rt.runtime.config().data_dir.clone();
+    for (interpreter, bootstrap) in [("node", "bootstrap.js"), ("python3", "bootstrap.py")] {
+        let sock = rt.dir.path().join(format!("{bootstrap}.sock"));
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let mut child = tokio::process::Command::new(interpreter)
+            .arg(data.join("bootstrap").join(bootstrap))
+            .env("LEDGE_SOCKET", &sock)
+            .env("LEDGE_SPARE", "1")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut ready = [0u8; 13];
+        stream.read_exact(&mut ready).await.unwrap();
+        assert_eq!(ready[4], b'I', "{interpreter} reports ready");
+        drop(stream);
+        let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        assert!(
+            matches!(status, Ok(Ok(_))),
+            "{interpreter} worker outlived ledge's socket"
+        );
+    }
+}
