@@ -59,7 +59,8 @@
 //! Bodies must be complete: a truncated body must come back as an error or a stream (§5.1).
 //!
 //! # Design
-//! - Keys are 128-bit keyed hashes built without allocating ([`key`]).
+//! - Keys are 128-bit hashes (per-process keyed SipHash + a seeded mixer) built without
+//!   allocating ([`key`]).
 //! - Memory tier: moka (byte weigher, TinyLFU); disk tier: one file per body with the heads
 //!   in memory, LRU by bytes; write-through, disk hits promoted ([`store`]).
 //! - Collapsing: a per-key `watch` channel; no lock across `.await`; a cancelled leader
@@ -78,7 +79,23 @@
 //!   missing one counts as the body length.
 //! - `stale-if-error=N` limits stale serving to N s past expiry; without it a stale copy stands
 //!   in for any 5xx or fetch error (§5.3).
-//! - The disk tier is a cache, not a store: it is emptied at start.
+//! - The disk tier is a cache, not a store: it is emptied at start. The heads (status,
+//!   headers, timing) of disk entries stay in memory, outside the memory tier's budget.
+//!
+//! Readings of points the spec leaves open (unverified there):
+//! - `no-cache` with MinTTL 0 is stored with TTL 0 when it has a validator, so the next
+//!   request revalidates (`RefreshHit` on 304); `no-store`/`private` with MinTTL 0 are not
+//!   stored. With MinTTL > 0 all three are stored for MinTTL and revalidated first every time.
+//! - Error TTLs: `Expires` on an error is ignored and the header part is not capped by MaxTTL;
+//!   410 follows the ordinary TTL rules.
+//! - Legacy `ForwardedValues` with `Compress`: `Accept-Encoding` is normalized to gzip (key and
+//!   compression), never br.
+//! - `Vary` is filtered on every response (stored and passed through); `Set-Cookie` is removed
+//!   when no cookie is forwarded, for cache policies too.
+//! - `/img*` is a plain prefix: it matches `/img`, `/img/…` and `/imgs`, not `/images/…`
+//!   (the spec's example disagrees with its own prefix rule).
+//! - Stored heads always carry the body's `Content-Length` (origins that sent chunked bodies
+//!   get one on hits).
 //!
 //! Performance and memory per cached object: `BENCHMARKS.md` beside this crate.
 //!
