@@ -5,6 +5,7 @@
 //! 431, anything between the CloudFront limits and hyper's buffer gets the pipeline's 413.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,67 @@ impl Default for ServerSettings {
             max_buf_size: 64 * 1024,
         }
     }
+}
+
+/// Binds `addr` `n` times with `SO_REUSEPORT`, so that each worker thread accepts on its own
+/// socket and the kernel spreads connections between them. With port 0 the first socket picks
+/// the port and the others join it.
+pub fn bind_reuseport(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let first = bind_one(addr)?;
+    let actual = first.local_addr()?;
+    let mut all = vec![first];
+    for _ in 1..n.max(1) {
+        all.push(bind_one(actual)?);
+    }
+    Ok(all)
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(s.into())
+}
+
+/// Runs one future per listener, each on its own thread with a single-threaded runtime
+/// (thread per core: no work stealing or cross-thread wake-ups on the request path).
+pub fn spawn_workers<F, Fut>(
+    name: &str,
+    listeners: Vec<std::net::TcpListener>,
+    serve: F,
+) -> std::io::Result<()>
+where
+    F: Fn(TcpListener) -> Fut + Send + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    for (i, l) in listeners.into_iter().enumerate() {
+        let serve = serve.clone();
+        std::thread::Builder::new()
+            .name(format!("{name}-{i}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start a worker runtime");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match TcpListener::from_std(l) {
+                        Ok(l) => serve(l).await,
+                        Err(e) => tracing::error!(error = %e, "cannot register a listener"),
+                    }
+                });
+            })?;
+    }
+    Ok(())
 }
 
 fn builder(settings: &ServerSettings) -> auto::Builder<TokioExecutor> {

@@ -63,6 +63,9 @@ pub(crate) struct EdgeArgs {
     /// Seconds a viewer may take to send a request head [default: 10].
     #[arg(long, env = "LEDGE_HEADER_READ_TIMEOUT")]
     header_read_timeout: Option<u64>,
+    /// Worker threads serving viewers, each with its own listener socket [default: CPU count].
+    #[arg(long, env = "LEDGE_EDGE_THREADS")]
+    edge_threads: Option<usize>,
     /// A file with any of these settings (JSON, or TOML `key = value` lines).
     #[arg(long, env = "LEDGE_CONFIG")]
     config: Option<PathBuf>,
@@ -83,6 +86,7 @@ struct EdgeConfig {
     max_body_size: u64,
     origin_ca: Vec<PathBuf>,
     header_read_timeout: Duration,
+    edge_threads: usize,
 }
 
 /// Values from `--config FILE`, keyed by flag name with `_` for `-`.
@@ -198,6 +202,11 @@ impl EdgeConfig {
                 .or(f.parse("max_body_size")?)
                 .unwrap_or(1 << 30),
             origin_ca: or_list(a.origin_ca, "origin_ca"),
+            edge_threads: a
+                .edge_threads
+                .or(f.parse("edge_threads")?)
+                .filter(|n| *n > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             header_read_timeout: Duration::from_secs(
                 a.header_read_timeout
                     .or(f.parse("header_read_timeout")?)
@@ -227,38 +236,47 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         ..ServerSettings::default()
     };
 
-    let http = tokio::net::TcpListener::bind(cfg.edge_listen)
-        .await
+    let threads = cfg.edge_threads;
+    let http = server::bind_reuseport(cfg.edge_listen, threads)
         .with_context(|| format!("cannot listen on {}", cfg.edge_listen))?;
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "ledge: edge listening on http://{}",
-        http.local_addr()?
-    )?;
     let https = match cfg.edge_tls_listen {
         Some(addr) => {
             let tls = tls::server_config(&cfg.tls_pairs)?;
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
+            let l = server::bind_reuseport(addr, threads)
                 .with_context(|| format!("cannot listen on {addr}"))?;
-            writeln!(
-                out,
-                "ledge: edge-tls listening on https://{}",
-                l.local_addr()?
-            )?;
             Some((l, tls))
         }
         None => None,
     };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "ledge: edge listening on http://{}",
+        local_addr(&http)?
+    )?;
+    if let Some((l, _)) = &https {
+        writeln!(
+            out,
+            "ledge: edge-tls listening on https://{}",
+            local_addr(l)?
+        )?;
+    }
     out.flush()?;
     drop(out);
 
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(server::serve_http(http, edge.clone(), settings.clone()));
-    if let Some((l, tls)) = https {
-        tasks.spawn(server::serve_https(l, edge.clone(), tls, settings));
+    {
+        let (edge, settings) = (edge.clone(), settings.clone());
+        server::spawn_workers("edge", http, move |l| {
+            server::serve_http(l, edge.clone(), settings.clone())
+        })?;
     }
+    if let Some((l, tls)) = https {
+        let (edge, settings) = (edge.clone(), settings.clone());
+        server::spawn_workers("edge-tls", l, move |l| {
+            server::serve_https(l, edge.clone(), tls.clone(), settings.clone())
+        })?;
+    }
+    let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(reload::follow_file(
         cfg.config_file.clone(),
         edge,
@@ -285,6 +303,13 @@ fn ledge_cache_config(cfg: &EdgeConfig) -> ledge_edge::cache::CacheConfig {
                 max_bytes: cfg.cache_size.max(1),
             }),
         ..Default::default()
+    }
+}
+
+fn local_addr(listeners: &[std::net::TcpListener]) -> anyhow::Result<SocketAddr> {
+    match listeners.first() {
+        Some(l) => Ok(l.local_addr()?),
+        None => anyhow::bail!("no listener"),
     }
 }
 
