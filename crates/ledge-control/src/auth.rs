@@ -1,4 +1,5 @@
-//! The middleware in front of every API route: request id, body limit, SigV4.
+//! The middleware in front of every API route: request id, body limit, SigV4, and the
+//! rendering of CloudFront's XML errors (which need the request id).
 
 use std::time::SystemTime;
 
@@ -44,21 +45,31 @@ fn operation_of(method: &axum::http::Method, path: &str) -> &'static str {
 pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (protocol, service) = protocol_of(req.uri().path());
-    let mut resp = match verify(&state, req, service).await {
+    let limit = match protocol {
+        Protocol::CloudFront => crate::cloudfront::MAX_BODY,
+        Protocol::Lambda => MAX_BODY,
+    };
+    let mut resp = match verify(&state, req, service, limit).await {
         Ok(req) => next.run(req).await,
         Err(e) => e.render(protocol, &request_id),
     };
+    crate::cloudfront::error::render_pending(&mut resp, &request_id);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-amzn-RequestId", v);
     }
     resp
 }
 
-async fn verify(state: &AppState, req: Request, service: &str) -> Result<Request, ApiError> {
+async fn verify(
+    state: &AppState,
+    req: Request,
+    service: &str,
+    limit: usize,
+) -> Result<Request, ApiError> {
     let (parts, body) = req.into_parts();
     let too_large = || {
         ApiError::TooLarge(format!(
-            "Request must be smaller than {MAX_BODY} bytes for the {} operation",
+            "Request must be smaller than {limit} bytes for the {} operation",
             operation_of(&parts.method, parts.uri.path())
         ))
     };
@@ -67,10 +78,10 @@ async fn verify(state: &AppState, req: Request, service: &str) -> Result<Request
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
+    if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
+    let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large())?;
     let headers = parts

@@ -1,4 +1,4 @@
-//! ledge's control plane: the AWS-compatible Lambda API, its SigV4 front door, its store
+//! ledge's control plane: the AWS-compatible Lambda and CloudFront APIs, its SigV4 front door, its store
 //! and its blob store.
 //!
 //! # What this crate owns
@@ -30,6 +30,7 @@
 
 pub mod auth;
 pub mod blobs;
+pub mod cloudfront;
 pub mod credentials;
 pub mod error;
 pub mod lambda;
@@ -68,6 +69,9 @@ pub struct ControlConfig {
     pub sweep_interval: Duration,
     /// Run functions for Invoke (in `<data_dir>/runtime`). Default true.
     pub run_functions: bool,
+    /// Domain under which distributions get their `DomainName` (`<generated>.<edge_domain>`).
+    /// Default `ledge.localhost`.
+    pub edge_domain: String,
 }
 
 impl Default for ControlConfig {
@@ -82,6 +86,7 @@ impl Default for ControlConfig {
             orphan_grace: Duration::from_secs(3600),
             sweep_interval: Duration::from_secs(3600),
             run_functions: true,
+            edge_domain: "ledge.localhost".into(),
         }
     }
 }
@@ -137,6 +142,7 @@ pub struct AppState {
 struct Inner {
     region: String,
     account_id: String,
+    edge_domain: String,
     verifier: sigv4::Verifier,
     store: store::Store,
     blobs: blobs::BlobStore,
@@ -157,6 +163,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 region: config.region.clone(),
                 account_id: config.account_id.clone(),
+                edge_domain: config.edge_domain.clone(),
                 verifier: sigv4::Verifier {
                     credentials,
                     max_skew: config.max_clock_skew,
@@ -175,6 +182,7 @@ impl AppState {
             Err(shared) => Inner {
                 region: shared.region.clone(),
                 account_id: shared.account_id.clone(),
+                edge_domain: shared.edge_domain.clone(),
                 verifier: shared.verifier.clone(),
                 store: shared.store.clone(),
                 blobs: shared.blobs.clone(),
@@ -271,11 +279,13 @@ impl ControlPlane {
     }
 }
 
-/// The API router: every route behind SigV4, with AWS-shaped errors for unknown routes.
+/// The API router: every route behind SigV4, with AWS-shaped errors for unknown routes
+/// (CloudFront's XML under `/2020-05-31/`, Lambda's JSON elsewhere).
 pub fn router(state: AppState) -> Router {
     lambda::routes()
-        .fallback(|| async { ApiError::UnknownOperation })
-        .method_not_allowed_fallback(|| async { ApiError::UnknownOperation })
+        .merge(cloudfront::routes())
+        .fallback(unknown_operation)
+        .method_not_allowed_fallback(unknown_operation)
         // The auth middleware enforces the body limit itself.
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
@@ -283,4 +293,14 @@ pub fn router(state: AppState) -> Router {
             auth::authenticate,
         ))
         .with_state(state)
+}
+
+/// The answer for a method and path no operation has.
+async fn unknown_operation(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/2020-05-31/") {
+        cloudfront::CfError::NotFound("NotFound", "Unknown operation.".into()).into_response()
+    } else {
+        ApiError::UnknownOperation.into_response()
+    }
 }

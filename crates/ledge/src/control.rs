@@ -36,6 +36,10 @@ pub(crate) struct ControlArgs {
     /// 12-digit account id reported in ARNs [default: 000000000000].
     #[arg(long, env = "LEDGE_ACCOUNT_ID")]
     account_id: Option<String>,
+    /// Domain of distributions' generated DomainName (`<name>.<edge-domain>`)
+    /// [default: ledge.localhost].
+    #[arg(long, env = "LEDGE_EDGE_DOMAIN")]
+    edge_domain: Option<String>,
     /// A file with any of these settings (JSON, or TOML `key = value` lines).
     #[arg(long, env = "LEDGE_CONFIG")]
     config: Option<PathBuf>,
@@ -114,6 +118,7 @@ pub(crate) async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
         blob_url: pick(args.blob_url, "blob_url"),
         region: pick(args.region, "region").unwrap_or(defaults.region.clone()),
         account_id: pick(args.account_id, "account_id").unwrap_or(defaults.account_id.clone()),
+        edge_domain: pick(args.edge_domain, "edge_domain").unwrap_or(defaults.edge_domain.clone()),
         ..defaults
     };
     std::fs::create_dir_all(&config.data_dir)

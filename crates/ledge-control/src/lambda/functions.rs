@@ -469,6 +469,17 @@ pub(super) async fn delete(
         Err(DeleteError::AliasReferences(alias)) => Err(ApiError::Conflict(format!(
             "Unable to delete version because the following aliases reference it: [{alias}]"
         ))),
+        Err(DeleteError::Replicated(version)) => {
+            let arn = state.function_arn(&r.name);
+            let arn = match version {
+                Some(v) => format!("{arn}:{v}"),
+                None => arn,
+            };
+            Err(ApiError::InvalidParameter(format!(
+                "Lambda was unable to delete {arn} because it is a replicated function. \
+                 Please see our documentation for Deleting Lambda@Edge Functions and Replicas."
+            )))
+        }
         Err(DeleteError::Database(e)) => Err(e.into()),
     }
 }

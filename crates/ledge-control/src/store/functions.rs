@@ -105,6 +105,10 @@ pub enum DeleteError {
     /// An alias points at the version.
     #[error("version is referenced by alias {0}")]
     AliasReferences(String),
+    /// A CloudFront distribution has the version (`Some`) or some version of the function
+    /// (`None`) associated: its replicas are still in use.
+    #[error("version is associated with a distribution")]
+    Replicated(Option<i64>),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -392,6 +396,15 @@ impl Store {
     /// Deletes a function with all its versions, aliases and tags.
     pub async fn delete_function(&self, name: &str) -> Result<(), DeleteError> {
         let mut tx = self.pool.begin().await?;
+        let attached = sqlx::query(
+            "SELECT version FROM cf_lambda_associations WHERE function_name = $1 ORDER BY version",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = attached {
+            return Err(DeleteError::Replicated(Some(row.try_get(0)?)));
+        }
         let deleted = sqlx::query("DELETE FROM lambda_functions WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
@@ -425,6 +438,16 @@ impl Store {
         .await?;
         if let Some(alias) = alias {
             return Err(DeleteError::AliasReferences(alias.try_get(0)?));
+        }
+        let attached = sqlx::query(
+            "SELECT 1 FROM cf_lambda_associations WHERE function_name = $1 AND version = $2",
+        )
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if attached.is_some() {
+            return Err(DeleteError::Replicated(Some(version)));
         }
         let deleted =
             sqlx::query("DELETE FROM lambda_versions WHERE function_name = $1 AND version = $2")

@@ -16,7 +16,9 @@
 //!   transaction: distinct, consecutive, never reused.
 
 mod aliases;
+pub mod cloudfront;
 mod functions;
+pub mod policies;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -27,9 +29,14 @@ use sqlx::migrate::{MigrateDatabase, Migration, MigrationSource, MigrationType, 
 use sqlx::{Any, AnyPool, Row};
 
 pub use aliases::{AliasError, AliasRow};
+pub use cloudfront::{
+    ChangeDistributionError, CreateDistributionError, CreateInvalidationError, DistributionRow,
+    DistributionWrite, InvalidationRow,
+};
 pub use functions::{
     CreateFunctionError, DeleteError, PublishError, UpdateError, VersionConfig, VersionRow,
 };
+pub use policies::{PolicyError, PolicyKind, PolicyRow};
 
 /// Which engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,13 +75,22 @@ struct Embedded;
 impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
         Box::pin(async {
-            Ok(vec![Migration::new(
-                1,
-                Cow::Borrowed("lambda"),
-                MigrationType::Simple,
-                Cow::Borrowed(include_str!("../../migrations/0001_lambda.sql")),
-                false,
-            )])
+            Ok(vec![
+                Migration::new(
+                    1,
+                    Cow::Borrowed("lambda"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/0001_lambda.sql")),
+                    false,
+                ),
+                Migration::new(
+                    2,
+                    Cow::Borrowed("cloudfront"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/0002_cloudfront.sql")),
+                    false,
+                ),
+            ])
         })
     }
 }
