@@ -145,7 +145,10 @@ fn main() {
             let k = format!("d111.ledge.localhost{}", black_box(&parts).uri.path());
             black_box(naive.get(&k).cloned());
         }
-        println!("reference: format! key + HashMap get: {:>7.1} ns/op", per_op(start, ITERS));
+        println!(
+            "reference: format! key + HashMap get: {:>7.1} ns/op",
+            per_op(start, ITERS)
+        );
     }
     for (name, size) in [("1 KiB", 1024usize), ("100 KiB", 100 * 1024)] {
         if !run("hit") {

@@ -136,3 +136,6 @@ pub use status::CacheStatus;
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod fuzz_tests;
