@@ -22,12 +22,22 @@ use crate::error::{EdgeError, ErrorKind};
 
 type Inner = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
-/// A pooled client for origins that share connection settings. Cloning shares the pool.
+/// A pooled client for origins that share connection settings. Each worker thread keeps its
+/// own pool for it (no cross-thread wake-ups on the request path); cloning shares the pools.
 #[derive(Clone)]
 pub struct OriginClient {
-    inner: Inner,
+    id: u64,
+    tls: Arc<rustls::ClientConfig>,
     connect_timeout: Duration,
+    keepalive: Duration,
 }
+
+thread_local! {
+    /// This thread's pooled clients, by [`OriginClient`] id.
+    static POOLS: std::cell::RefCell<HashMap<u64, Inner>> = std::cell::RefCell::new(HashMap::new());
+}
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for OriginClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,35 +123,47 @@ impl OriginClients {
             Err(poisoned) => poisoned.into_inner(),
         };
         map.entry(key)
-            .or_insert_with(|| self.build(connect_timeout, keepalive))
+            .or_insert_with(|| OriginClient {
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                tls: self.tls.clone(),
+                connect_timeout,
+                keepalive,
+            })
             .clone()
-    }
-
-    fn build(&self, connect_timeout: Duration, keepalive: Duration) -> OriginClient {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*self.tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(keepalive)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(https);
-        OriginClient {
-            inner,
-            connect_timeout,
-        }
     }
 }
 
 // === impl OriginClient ===
 
 impl OriginClient {
+    /// This thread's pooled hyper client for these settings.
+    fn pooled(&self) -> Inner {
+        POOLS.with(|pools| {
+            pools
+                .borrow_mut()
+                .entry(self.id)
+                .or_insert_with(|| self.build())
+                .clone()
+        })
+    }
+
+    fn build(&self) -> Inner {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*self.tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.keepalive)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(https)
+    }
+
     /// Sends one request: up to `attempts` tries while connecting fails (any method) or, for
     /// `GET`/`HEAD`, while the response head does not come within `read_timeout`.
     ///
@@ -153,12 +175,13 @@ impl OriginClient {
         attempts: u32,
         read_timeout: Duration,
     ) -> Result<Response<TimedBody>, EdgeError> {
+        let client = self.pooled();
         let mut last = EdgeError::new(ErrorKind::OriginConnectError);
         for attempt in 0..attempts.max(1) {
             let Some(mut req) = make() else { break };
             let idempotent = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
             let mut captured = capture_connection(&mut req);
-            let fut = self.inner.request(req);
+            let fut = client.request(req);
             tokio::pin!(fut);
             // Phase 1: connecting (bounded by the connector's own timeout).
             let connected = tokio::select! {
