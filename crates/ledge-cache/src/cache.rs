@@ -413,11 +413,25 @@ impl Cache {
             .remove(&head.distribution_id, &head.path, key);
     }
 
-    fn refresh_head(&self, key: CacheKey, head: Arc<Head>) {
-        self.inner.memory.refresh(&key, head.clone());
-        if let Some(d) = &self.inner.disk {
-            d.refresh(&key, head);
+    /// Re-stores an entry whose head changed (304 refresh, stale stand-in): memory gets it
+    /// back even if it was evicted meanwhile; the disk keeps its body file.
+    /// Skipped when an invalidation covering the entry came in since `mark`.
+    fn refresh_entry(&self, key: CacheKey, entry: &Entry, mark: u64) {
+        let h = &entry.head;
+        if self
+            .inner
+            .index
+            .invalidated_since(mark, &h.distribution_id, &h.path)
+        {
+            return;
         }
+        self.inner
+            .index
+            .add(&entry.head.distribution_id, &entry.head.path, key);
+        if let Some(d) = &self.inner.disk {
+            d.refresh(&key, entry.head.clone());
+        }
+        self.inner.memory.put(key, entry.clone());
     }
 
     async fn pass<S, F, Fut, E>(
@@ -475,7 +489,7 @@ impl Cache {
             Ok(r) => r,
             Err(err) => {
                 return match stale.filter(|e| stale_if_error_ok(e, now)) {
-                    Some(e) => self.stand_in(req, key, &e, StatusCode::BAD_GATEWAY, now),
+                    Some(e) => self.stand_in(req, key, &e, StatusCode::BAD_GATEWAY, now, mark),
                     None => (Err(err), Shared::Uncacheable),
                 };
             }
@@ -502,10 +516,10 @@ impl Cache {
         };
         if let Some(e) = stale {
             if status == StatusCode::NOT_MODIFIED && revalidating {
-                return self.refreshed(req, key, &e, &headers, now);
+                return self.refreshed(req, key, &e, &headers, now, mark);
             }
             if status.is_server_error() && stale_if_error_ok(&e, now) {
-                return self.stand_in(req, key, &e, status, now);
+                return self.stand_in(req, key, &e, status, now, mark);
             }
         }
 
@@ -596,6 +610,7 @@ impl Cache {
         stale: &Entry,
         not_modified: &HeaderMap,
         now: Instant,
+        mark: u64,
     ) -> (Result<CacheOutcome<S>, E>, Shared) {
         let s = req.settings;
         let mut headers = stale.head.headers.clone();
@@ -627,7 +642,7 @@ impl Cache {
             head,
             body: stale.body.clone(),
         };
-        self.refresh_head(key, entry.head.clone());
+        self.refresh_entry(key, &entry, mark);
         let mut out = self.answer(&entry, req, now, CacheStatus::RefreshHit, true);
         out.stored = true;
         let shared = if entry.head.is_fresh(now) {
@@ -646,17 +661,18 @@ impl Cache {
         stale: &Entry,
         status: StatusCode,
         now: Instant,
+        mark: u64,
     ) -> (Result<CacheOutcome<S>, E>, Shared) {
         let hold = req.settings.error_caching_min_ttl(status.as_u16());
         let head = Arc::new(Head {
             stale_until: Some(now + hold),
             ..(*stale.head).clone()
         });
-        self.refresh_head(key, head.clone());
         let entry = Entry {
             head,
             body: stale.body.clone(),
         };
+        self.refresh_entry(key, &entry, mark);
         let out = self.answer(&entry, req, now, CacheStatus::Hit, true);
         (Ok(out), Shared::Entry(entry))
     }
