@@ -79,6 +79,9 @@ pub struct RuntimeConfig {
     pub drop_privileges: bool,
     /// First uid (and gid) handed to function versions when dropping privileges. Default 200000.
     pub worker_uid_base: u32,
+    /// Processes and threads all workers of one version may run together (`RLIMIT_NPROC` of
+    /// the version's uid; only when dropping privileges). Bounds fork bombs. Default 1024.
+    pub max_processes_per_version: u64,
     /// Interpreters per language kept started ahead of need ("spares"): the first cold start of
     /// a newly loaded version takes one and only loads the handler. Default 0 (none).
     pub spare_workers: usize,
@@ -189,6 +192,7 @@ impl RuntimeConfig {
             package_limits: PackageLimits::default(),
             drop_privileges: true,
             worker_uid_base: 200_000,
+            max_processes_per_version: 1024,
             spare_workers: 0,
             spare_memory_mb: 128,
             cgroup_parent: None,

@@ -3,8 +3,10 @@
 //! # Design
 //! Memory is bounded twice: the interpreter's own heap limit (`--max-old-space-size` for
 //! Node.js, whose V8 reserves far more address space than it uses and so cannot live under
-//! `RLIMIT_AS`) and `RLIMIT_AS` for Python, applied with `prlimit` on the child right after it
-//! starts. Every worker also gets `RLIMIT_FSIZE` (the 512 MB `/tmp` of Lambda@Edge, per file),
+//! `RLIMIT_AS`) and `RLIMIT_AS` for Python. A worker that runs as its own uid gets its limits
+//! from prlimit(1), which it runs as before exec'ing the interpreter (setting another user's
+//! limits would need CAP_SYS_RESOURCE); a worker of ledge's own user gets them by `prlimit(2)`
+//! right after it starts. Every worker also gets `RLIMIT_FSIZE` (the 512 MB `/tmp` of Lambda@Edge, per file),
 //! `RLIMIT_NOFILE` 1024 (Lambda's), no core dumps, and, when it runs as its own unprivileged
 //! uid, `RLIMIT_NPROC` against fork bombs.
 //!
@@ -17,8 +19,6 @@ use std::path::Path;
 
 use rustix::process::{prlimit, Pid, Resource, Rlimit, Signal};
 
-use crate::config::Language;
-
 /// Address space granted to a Python worker beyond its memory size (the interpreter's own
 /// mappings, shared libraries).
 const PYTHON_AS_OVERHEAD_MB: u64 = 96;
@@ -26,12 +26,14 @@ const PYTHON_AS_OVERHEAD_MB: u64 = 96;
 const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 /// Lambda's file-descriptor limit.
 const MAX_OPEN_FILES: u64 = 1024;
-/// Processes (and threads) one unprivileged version may run at once.
-const MAX_PROCESSES: u64 = 1024;
-
 /// The V8 heap size for a Node.js worker of `memory_mb`.
 pub(crate) fn node_heap_mb(memory_mb: u32) -> u32 {
     (memory_mb * 85 / 100).max(32)
+}
+
+/// The address-space limit of a Python worker of `memory_mb`, in bytes.
+pub(crate) fn python_address_space(memory_mb: u32) -> u64 {
+    (u64::from(memory_mb) + PYTHON_AS_OVERHEAD_MB) * 1024 * 1024
 }
 
 /// True when this process runs as root and may hand workers another uid.
@@ -39,38 +41,88 @@ pub(crate) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// Applies the limits to a freshly started worker.
-pub(crate) fn apply(pid: u32, language: Language, memory_mb: u32, unprivileged: bool) {
-    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
-        return;
-    };
-    let set = |resource: Resource, limit: u64| {
-        let limit = Rlimit {
-            current: Some(limit),
-            maximum: Some(limit),
-        };
-        if let Err(e) = prlimit(Some(pid), resource, limit) {
-            tracing::debug!(?resource, error = %e, "cannot set worker rlimit");
+/// The rlimits of one worker.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerLimits {
+    limits: Vec<(Resource, &'static str, u64)>,
+}
+
+impl WorkerLimits {
+    /// The limits for a worker; `address_space` is Python's `RLIMIT_AS` (none for a spare,
+    /// which sets its own once it knows its memory size), `max_processes` only applies to
+    /// workers with a uid of their own (the kernel ignores it for root).
+    pub(crate) fn new(address_space: Option<u64>, max_processes: Option<u64>) -> Self {
+        let mut limits = vec![
+            (Resource::Core, "core", 0),
+            (Resource::Fsize, "fsize", MAX_FILE_BYTES),
+            (Resource::Nofile, "nofile", MAX_OPEN_FILES),
+        ];
+        if let Some(n) = max_processes {
+            limits.push((Resource::Nproc, "nproc", n));
         }
-    };
-    set(Resource::Core, 0);
-    set(Resource::Fsize, MAX_FILE_BYTES);
-    set(Resource::Nofile, MAX_OPEN_FILES);
-    if unprivileged {
-        set(Resource::Nproc, MAX_PROCESSES);
+        if let Some(bytes) = address_space {
+            limits.push((Resource::As, "as", bytes));
+        }
+        WorkerLimits { limits }
     }
-    if language == Language::Python {
-        set(
-            Resource::As,
-            (u64::from(memory_mb) + PYTHON_AS_OVERHEAD_MB) * 1024 * 1024,
-        );
+
+    /// Arguments for prlimit(1), which sets them on itself and then execs the interpreter:
+    /// the way to limit a worker that runs as another uid, since changing another user's
+    /// limits needs CAP_SYS_RESOURCE, which containers often drop.
+    pub(crate) fn prlimit_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = self
+            .limits
+            .iter()
+            .map(|(_, name, n)| format!("--{name}={n}:{n}"))
+            .collect();
+        args.push("--".to_string());
+        args
+    }
+
+    /// Applies the limits to a running process of the same user (`prlimit(2)`).
+    pub(crate) fn apply(&self, pid: u32) {
+        let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+            return;
+        };
+        for (resource, _, n) in &self.limits {
+            let limit = Rlimit {
+                current: Some(*n),
+                maximum: Some(*n),
+            };
+            if let Err(e) = prlimit(Some(pid), *resource, limit) {
+                tracing::debug!(?resource, error = %e, "cannot set worker rlimit");
+            }
+        }
     }
 }
 
-/// Kills a worker's whole process group (the worker and anything it started).
+/// The prlimit(1) tool, if installed.
+pub(crate) fn find_prlimit_tool() -> Option<std::path::PathBuf> {
+    ["/usr/bin/prlimit", "/bin/prlimit", "/usr/local/bin/prlimit"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| executable_by_others(p))
+}
+
+/// Kills a worker's whole process group (the worker and anything it started). A process that
+/// was being forked while the signal went out escapes it, so the kill is repeated a few times
+/// (from a task, when there is a runtime) until the group is gone.
 pub(crate) fn kill_group(pid: u32) {
-    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
-        let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return;
+    };
+    if rustix::process::kill_process_group(pid, Signal::KILL).is_err() {
+        return;
+    }
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            for delay in [5, 20, 50, 100, 200] {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                if rustix::process::kill_process_group(pid, Signal::KILL).is_err() {
+                    return;
+                }
+            }
+        });
     }
 }
 

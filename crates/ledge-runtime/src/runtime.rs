@@ -72,6 +72,7 @@ struct Inner {
     cgroup: Option<CgroupParent>,
     spares: Mutex<Vec<Spare>>,
     spare_ids: AtomicU64,
+    prlimit_tool: Option<PathBuf>,
 }
 
 /// An interpreter started ahead of need, not yet given a function.
@@ -138,6 +139,11 @@ impl Runtime {
             privileged,
             spares: Mutex::new(Vec::new()),
             spare_ids: AtomicU64::new(0),
+            prlimit_tool: if privileged {
+                limits::find_prlimit_tool()
+            } else {
+                None
+            },
             config,
         });
         tokio::spawn(reap(Arc::downgrade(&inner)));
@@ -323,6 +329,10 @@ impl Runtime {
         );
         if language == Language::Python {
             env.push(("PYTHONUNBUFFERED".to_string(), "1".to_string()));
+            env.push((
+                "LEDGE_AS_LIMIT".to_string(),
+                limits::python_address_space(spec.memory_mb).to_string(),
+            ));
         }
 
         let info = Arc::new(VersionInfo {
@@ -342,6 +352,9 @@ impl Runtime {
             max_response_bytes: config.max_response_bytes,
             raw_output_cap: config.log_cap_bytes,
             cgroup: inner.cgroup.clone(),
+            max_processes: config.max_processes_per_version,
+            prlimit_tool: inner.prlimit_tool.clone(),
+            spare: false,
         });
         let handle = Arc::new(FunctionHandle::new(
             info,
@@ -484,6 +497,9 @@ async fn start_spare(inner: &Arc<Inner>, language: Language, interpreter: &Path)
         max_response_bytes: config.max_response_bytes,
         raw_output_cap: config.log_cap_bytes,
         cgroup: inner.cgroup.clone(),
+        max_processes: config.max_processes_per_version,
+        prlimit_tool: inner.prlimit_tool.clone(),
+        spare: true,
     };
     let id = inner.worker_ids.fetch_add(1, Ordering::Relaxed);
     match Worker::spawn(&info, id).await {

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::cgroup::{CgroupParent, WorkerCgroup};
 use crate::config::Language;
 use crate::error::FunctionError;
-use crate::limits;
+use crate::limits::{self, WorkerLimits};
 use crate::logs::{self, LogLine};
 use crate::protocol::{self, ReadError, Reply};
 
@@ -50,6 +50,20 @@ pub(crate) struct VersionInfo {
     pub(crate) raw_output_cap: usize,
     /// Where workers get a cgroup v2 memory limit, if the host delegates one.
     pub(crate) cgroup: Option<CgroupParent>,
+    /// `RLIMIT_NPROC` for workers running as their own uid.
+    pub(crate) max_processes: u64,
+    /// prlimit(1), to limit workers that run as another uid.
+    pub(crate) prlimit_tool: Option<PathBuf>,
+    /// A spare interpreter, not yet given a function.
+    pub(crate) spare: bool,
+}
+
+impl VersionInfo {
+    fn limits(&self) -> WorkerLimits {
+        let address_space = (self.language == Language::Python && !self.spare)
+            .then(|| limits::python_address_space(self.memory_mb));
+        WorkerLimits::new(address_space, self.user.map(|_| self.max_processes))
+    }
 }
 
 /// Output a worker wrote to its real stdout/stderr, waiting to join an invocation's logs.
@@ -132,7 +146,18 @@ impl Worker {
             .map_err(SpawnError::Io)?;
 
         let log_stream: Arc<str> = logs::log_stream_name(&info.version).into();
-        let mut cmd = Command::new(&info.interpreter);
+        let worker_limits = info.limits();
+        // A worker of another uid sets its limits itself, through prlimit(1), before exec.
+        let wrapped = info.user.is_some() && info.prlimit_tool.is_some();
+        let mut cmd = match (&info.prlimit_tool, wrapped) {
+            (Some(tool), true) => {
+                let mut cmd = Command::new(tool);
+                cmd.args(worker_limits.prlimit_args())
+                    .arg(&info.interpreter);
+                cmd
+            }
+            _ => Command::new(&info.interpreter),
+        };
         match info.language {
             Language::Node => {
                 cmd.arg(format!(
@@ -162,7 +187,9 @@ impl Worker {
         }
         let mut child = cmd.spawn().map_err(SpawnError::Io)?;
         let pid = child.id().unwrap_or(0);
-        limits::apply(pid, info.language, info.memory_mb, info.user.is_some());
+        if !wrapped {
+            worker_limits.apply(pid);
+        }
         let cgroup = info.cgroup.as_ref().and_then(|parent| {
             let group = parent.worker(id, info.memory_mb).ok()?;
             group.add(pid).ok()?;
@@ -292,7 +319,11 @@ impl Worker {
         let mut frame = Vec::with_capacity(4 + body.len());
         frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
         frame.extend_from_slice(&body);
-        limits::apply(self.pid, info.language, info.memory_mb, info.user.is_some());
+        // Of the limits only Python's address space depends on the function; a Python spare
+        // sets it itself from LEDGE_AS_LIMIT (lowering one's own limit needs no privilege).
+        if info.user.is_none() {
+            info.limits().apply(self.pid);
+        }
         if let Some(group) = &self.cgroup {
             let _ = group.set_memory(info.memory_mb);
         }

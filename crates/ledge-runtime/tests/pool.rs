@@ -168,6 +168,7 @@ exports.handler = async (event) => {
     blobs: tryRead(event.blobs),
     data: tryRead(event.data),
     otherTmp: tryRead(event.otherTmp),
+    limits: fs.readFileSync('/proc/self/limits', 'utf8'),
   };
 };
 "#;
@@ -190,6 +191,16 @@ exports.handler = async (event) => {
     assert_eq!(got["blobs"], "EACCES");
     assert_eq!(got["data"], "EACCES");
     assert_eq!(got["otherTmp"], "EACCES");
+    let limits = got["limits"].as_str().unwrap();
+    for (name, value) in [
+        ("Max open files", "1024"),
+        ("Max processes", "1024"),
+        ("Max file size", "536870912"),
+        ("Max core file size", "0"),
+    ] {
+        let line = limits.lines().find(|l| l.starts_with(name)).unwrap();
+        assert_eq!(line.split_whitespace().rev().nth(2), Some(value), "{line}");
+    }
 }
 
 fn rustix_is_root() -> bool {
@@ -465,4 +476,83 @@ async fn workers_exit_when_ledges_end_of_the_socket_closes() {
             "{interpreter} worker outlived ledge's socket"
         );
     }
+}
+
+/// Processes of `uid` that are still running (zombies excluded).
+fn live_processes_of(uid: u64) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .filter(|status| {
+            let uid_matches = status.lines().any(|l| {
+                l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(&uid.to_string())
+            });
+            let zombie = status
+                .lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'));
+            uid_matches && !zombie
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_fork_bomb_is_bounded_and_killed() {
+    // Only where workers get their own uid, which RLIMIT_NPROC bounds (never for root).
+    if !rustix_is_root() {
+        return;
+    }
+    // A uid range of its own: on hosts whose init does not reap orphans, the bomb's killed
+    // processes stay as zombies of that uid.
+    let base = 400_000 + (std::process::id() % 50_000) * 4;
+    let rt = runtime_with(|c| {
+        c.worker_uid_base = base;
+        c.max_processes_per_version = 48;
+    });
+    let src = r#"
+const { spawn } = require('child_process');
+exports.handler = async (event) => {
+  if (event.bomb) {
+    spawn('/bin/sh', ['-c', 'b() { b | b & }; b'], { stdio: 'ignore' });
+    return new Promise(() => {});
+  }
+  return process.getuid();
+};
+"#;
+    let bomb = rt
+        .load_with("nodejs20.x", "index.handler", &[("index.js", src)], |s| {
+            s.name = "bomb".into();
+            s.timeout = Duration::from_secs(2);
+        })
+        .await;
+    let bystander = rt
+        .load_with("nodejs20.x", "index.handler", &[("index.js", SLOW)], |s| {
+            s.name = "calm".into()
+        })
+        .await;
+    let uid = call(&bomb, "{}").await.as_u64().unwrap();
+    assert!(uid >= u64::from(base));
+    let err = bomb.invoke(br#"{"bomb":true}"#).await.unwrap_err();
+    assert!(
+        matches!(err.error_type(), "Sandbox.Timedout" | "Runtime.ExitError"),
+        "{err}"
+    );
+    let mut left = usize::MAX;
+    for _ in 0..100 {
+        left = live_processes_of(uid);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(left, 0, "fork bomb processes survived the kill");
+    assert!(call(&bystander, "{}").await["pid"].is_u64());
 }

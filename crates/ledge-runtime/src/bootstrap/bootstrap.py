@@ -303,6 +303,18 @@ def main():
         _env.update(load["env"])
         os.chdir(load["root"])
         time.tzset()
+    limit = _env.get("LEDGE_AS_LIMIT")
+    if limit:
+        # Our own memory limit (ledge may not be allowed to set another user's limits).
+        try:
+            import resource
+
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            wanted = int(limit)
+            if hard == resource.RLIM_INFINITY or wanted < hard:
+                resource.setrlimit(resource.RLIMIT_AS, (wanted, wanted))
+        except (ImportError, ValueError, OSError):
+            pass
     LambdaContext.configure()
     task_root = _env.get("LAMBDA_TASK_ROOT") or os.getcwd()
     sys.path.insert(0, task_root)
