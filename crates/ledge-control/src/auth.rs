@@ -16,6 +16,9 @@ use crate::AppState;
 /// Largest request body: a 50 MB zip as base64 inside JSON (`apis.md` §2.8).
 pub const MAX_BODY: usize = 69_905_067;
 
+/// Bodies up to this size are read in full even when over the limit (see `verify`).
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
 /// Which API, and so which signing service and error format, a path belongs to.
 fn protocol_of(path: &str) -> (Protocol, &'static str) {
     if path.starts_with("/2020-05-31/") {
@@ -78,12 +81,18 @@ async fn verify(
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    // Bodies a little over the limit are read to the end before the refusal, so a client
+    // still sending gets the error instead of a reset connection.
+    let drain = limit.max(DRAIN_LIMIT);
+    if declared.is_some_and(|n| n > drain) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, limit)
+    let bytes = axum::body::to_bytes(body, drain)
         .await
         .map_err(|_| too_large())?;
+    if bytes.len() > limit {
+        return Err(too_large());
+    }
     let headers = parts
         .headers
         .iter()
