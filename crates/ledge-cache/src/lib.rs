@@ -61,8 +61,9 @@
 //! # Design
 //! - Keys are 128-bit hashes (per-process keyed SipHash + a seeded mixer) built without
 //!   allocating ([`key`]).
-//! - Memory tier: moka (byte weigher, TinyLFU); disk tier: one file per body with the heads
-//!   in memory, LRU by bytes; write-through, disk hits promoted ([`store`]).
+//! - Memory tier: moka (byte weigher, TinyLFU; chosen over foyer for a much lighter build and
+//!   a proven `sync` cache, see [`store`]); disk tier: our own, one file per body with the
+//!   heads in memory, LRU by bytes; write-through, disk hits promoted.
 //! - Collapsing: a per-key `watch` channel; no lock across `.await`; a cancelled leader
 //!   releases its followers, who retry ([`collapse`]).
 //! - Invalidation: per-distribution ordered index of stored paths; exact paths are one

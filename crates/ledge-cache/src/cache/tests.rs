@@ -908,3 +908,39 @@ async fn compression_skips_http10_viewers_and_covers_cached_404s() {
     );
     assert_eq!(o.hits(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_304_for_an_entry_evicted_meanwhile_stores_it_again() {
+    let (c, o, s) = (cache(), Origin::default(), optimized());
+    let p = parts("GET", "/ev", &[]);
+    let r = reply(
+        200,
+        &[("cache-control", "max-age=10"), ("etag", "\"e\"")],
+        "body",
+    );
+    get(&c, &o, &s, &p, r).await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let req = CacheRequest::new("E1", "d1.ledge.localhost", &p, &s);
+    let key = c.key(&req);
+    let out = c
+        .serve(&req, |cd| {
+            // The entry disappears while the revalidation is in flight.
+            c.inner.memory.remove(&key);
+            o.fetch(
+                cd,
+                reply(304, &[("cache-control", "max-age=60")], ""),
+                Duration::ZERO,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.cache_status, body(&out)),
+        (CacheStatus::RefreshHit, &b"body"[..])
+    );
+    let hit = get(&c, &o, &s, &p, reply(500, &[], "")).await;
+    assert_eq!(
+        (hit.cache_status, body(&hit)),
+        (CacheStatus::Hit, &b"body"[..])
+    );
+}
