@@ -343,8 +343,7 @@ fn cache_behavior(
             &["GET", "HEAD", "OPTIONS"][..],
             &["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"][..],
         ]
-        .iter()
-        .any(|s| *s == set.as_slice());
+        .contains(&set.as_slice());
         let cached = allowed.get("CachedMethods").map(|c| {
             method_set(
                 c.get("Items")
@@ -613,3 +612,7 @@ pub fn lambda_version(a: &Association, row: &VersionRow) -> Result<(), CfError> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
