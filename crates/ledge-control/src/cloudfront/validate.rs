@@ -466,6 +466,12 @@ fn lambda_associations(
     for a in lambdas {
         let arn = str_of(a, "LambdaFunctionARN");
         let event = str_of(a, "EventType");
+        if !functions.is_empty() && event.starts_with("viewer-") {
+            return Err(bad(
+                "InvalidFunctionAssociation",
+                format!("CloudFront Functions and Lambda@Edge functions cannot both be associated with viewer events of one cache behavior. ARN: {arn}"),
+            ));
+        }
         if !events.insert(event.to_owned()) {
             return Err(bad(
                 "TooManyLambdaFunctionAssociations",

@@ -500,8 +500,8 @@ impl Store {
         Ok(())
     }
 
-    /// Number of invalidations of a distribution newer than `deployed` (all when `None`
-    /// means none are in progress).
+    /// Number of invalidations of a distribution not yet applied by every live edge
+    /// (`deployed`: [`Store::deployed_version`]; `None` means none are in progress).
     pub async fn invalidations_in_progress(
         &self,
         distribution_id: &str,

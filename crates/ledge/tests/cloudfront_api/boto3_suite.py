@@ -486,6 +486,10 @@ def suite_lambda(cf):
         expect_error(lambda: create(cf, assoc(item)), "InvalidLambdaFunctionAssociation", 400, message)
     expect_error(lambda: create(cf, assoc((ok, "viewer-request", False), (ok, "viewer-request", False))),
                  "TooManyLambdaFunctionAssociations", 400, "must be unique in the cache behavior")
+    mixed = assoc((ok, "viewer-response", False))
+    mixed["DefaultCacheBehavior"]["FunctionAssociations"] = {"Quantity": 1, "Items": [
+        {"FunctionARN": f"arn:aws:cloudfront::{ACCOUNT}:function/f", "EventType": "viewer-request"}]}
+    expect_error(lambda: create(cf, mixed), "InvalidFunctionAssociation", 400)
     # Origin events allow what viewer events refuse.
     d = create(cf, assoc((slow, "origin-request", True), (big_mem, "origin-response", False),
                          (ok, "viewer-request", True)))
