@@ -19,7 +19,7 @@ use crate::request::{CacheRequest, Conditional};
 use crate::respond::{answer, Answer};
 use crate::response::{Body, CacheOutcome, OriginResponse};
 use crate::status::CacheStatus;
-use crate::store::{DiskTier, Entry, EvictHook, Head, MemoryTier, Storage};
+use crate::store::{next_id, DiskTier, Entry, EvictHook, Head, MemoryTier, Storage};
 use crate::ttl::{self, Freshness};
 
 /// Default cap on a cacheable object: 64 MiB.
@@ -130,7 +130,7 @@ impl Cache {
                     .and_then(Weak::upgrade)
                     .is_some_and(|d| d.contains(&key));
                 if !on_disk {
-                    index.remove(&head.distribution_id, &head.path, key);
+                    index.remove(&head.distribution_id, &head.path, key, head.id);
                 }
             })
         };
@@ -143,7 +143,7 @@ impl Cache {
                     Arc::new(move |key: CacheKey, head: &Head| {
                         // The index holds the union of both tiers.
                         if !memory.contains(&key) {
-                            index.remove(&head.distribution_id, &head.path, key);
+                            index.remove(&head.distribution_id, &head.path, key, head.id);
                         }
                     })
                 };
@@ -384,23 +384,42 @@ impl Cache {
             // Most misses end here, without a hop to the blocking pool.
             return None;
         }
+        let mark = self.inner.index.mark();
         let e = tokio::task::spawn_blocking(move || disk.get(&key))
             .await
             .ok()??;
         self.inner.memory.put(key, e.clone());
+        // Indexed after the insert: an eviction notice racing the insert cannot unindex it.
+        self.index(key, &e.head);
+        let h = &e.head;
+        if self
+            .inner
+            .index
+            .invalidated_since(mark, &h.distribution_id, &h.path)
+        {
+            // An invalidation ran while we read the disk: do not resurrect the entry.
+            self.drop_entry(key, h);
+            return None;
+        }
         Some(e)
     }
 
-    async fn store(&self, key: CacheKey, entry: &Entry) {
+    fn index(&self, key: CacheKey, head: &Head) {
         self.inner
             .index
-            .add(&entry.head.distribution_id, &entry.head.path, key);
-        // Disk first: when memory evicts the entry, its hook must already see it on disk.
+            .add(&head.distribution_id, &head.path, key, head.id);
+    }
+
+    /// Stores a new version: index, disk (first, so a memory eviction sees it there), memory,
+    /// then index again (the disk tier may have evicted it meanwhile).
+    async fn store(&self, key: CacheKey, entry: &Entry) {
+        self.index(key, &entry.head);
         if let Some(disk) = self.inner.disk.clone() {
             let e = entry.clone();
             let _ = tokio::task::spawn_blocking(move || disk.put(key, e)).await;
         }
         self.inner.memory.put(key, entry.clone());
+        self.index(key, &entry.head);
     }
 
     fn drop_entry(&self, key: CacheKey, head: &Head) {
@@ -410,7 +429,7 @@ impl Cache {
         }
         self.inner
             .index
-            .remove(&head.distribution_id, &head.path, key);
+            .remove(&head.distribution_id, &head.path, key, head.id);
     }
 
     /// Re-stores an entry whose head changed (304 refresh, stale stand-in): memory gets it
@@ -425,13 +444,11 @@ impl Cache {
         {
             return;
         }
-        self.inner
-            .index
-            .add(&entry.head.distribution_id, &entry.head.path, key);
         if let Some(d) = &self.inner.disk {
             d.refresh(&key, entry.head.clone());
         }
         self.inner.memory.put(key, entry.clone());
+        self.index(key, &entry.head);
     }
 
     async fn pass<S, F, Fut, E>(
@@ -552,6 +569,7 @@ impl Cache {
             stored_headers = stored_headers.clone();
         }
         let head = Arc::new(Head {
+            id: next_id(),
             status,
             headers: stored_headers,
             stored_at: now,
@@ -629,6 +647,7 @@ impl Cache {
         }
         let fresh = ttl::freshness(stale.head.status, &headers, s, SystemTime::now());
         let head = Arc::new(Head {
+            id: next_id(),
             headers,
             stored_at: now,
             freshness: fresh.unwrap_or(Freshness {
@@ -665,6 +684,7 @@ impl Cache {
     ) -> (Result<CacheOutcome<S>, E>, Shared) {
         let hold = req.settings.error_caching_min_ttl(status.as_u16());
         let head = Arc::new(Head {
+            id: next_id(),
             stale_until: Some(now + hold),
             ..(*stale.head).clone()
         });

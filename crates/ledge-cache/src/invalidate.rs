@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::key::CacheKey;
 
-type Paths = BTreeMap<Box<str>, Vec<CacheKey>>;
+/// Path → the keys stored under it, each with the [`crate::store::Head::id`] indexed.
+type Paths = BTreeMap<Box<str>, Vec<(CacheKey, u64)>>;
 
 /// Paths of stored entries, per distribution.
 #[derive(Debug, Default)]
@@ -55,33 +56,32 @@ impl PathIndex {
         self.dists.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records that `key` is stored under `path` of `dist`.
-    pub fn add(&self, dist: &Arc<str>, path: &str, key: CacheKey) {
+    /// Records that `key` (version `id`) is stored under `path` of `dist`.
+    pub fn add(&self, dist: &Arc<str>, path: &str, key: CacheKey, id: u64) {
         let mut map = self.lock();
         let paths = match map.get_mut(&**dist) {
             Some(p) => p,
             None => map.entry(dist.clone()).or_default(),
         };
         match paths.get_mut(path) {
-            Some(keys) => {
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
+            Some(keys) => match keys.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = id,
+                None => keys.push((key, id)),
+            },
             None => {
-                paths.insert(path.into(), vec![key]);
+                paths.insert(path.into(), vec![(key, id)]);
             }
         }
     }
 
-    /// Forgets `key` under `path` of `dist`.
-    pub fn remove(&self, dist: &str, path: &str, key: CacheKey) {
+    /// Forgets `key` under `path` of `dist` if version `id` is the one indexed.
+    pub fn remove(&self, dist: &str, path: &str, key: CacheKey, id: u64) {
         let mut map = self.lock();
         let Some(paths) = map.get_mut(dist) else {
             return;
         };
         if let Some(keys) = paths.get_mut(path) {
-            keys.retain(|k| *k != key);
+            keys.retain(|&(k, i)| !(k == key && i == id));
             if keys.is_empty() {
                 paths.remove(path);
             }
@@ -143,13 +143,13 @@ impl PathIndex {
                         .collect();
                     for p in hits {
                         if let Some(keys) = paths.remove(&p) {
-                            out.extend(keys);
+                            out.extend(keys.into_iter().map(|(k, _)| k));
                         }
                     }
                 }
                 None => {
                     if let Some(keys) = paths.remove(pat.as_str()) {
-                        out.extend(keys);
+                        out.extend(keys.into_iter().map(|(k, _)| k));
                     }
                 }
             }
@@ -193,10 +193,10 @@ mod tests {
         .iter()
         .enumerate()
         {
-            i.add(&d, p, CacheKey(n as u128));
+            i.add(&d, p, CacheKey(n as u128), 1);
         }
-        i.add(&d, "/img/a.jpg", CacheKey(100));
-        i.add(&"E2".into(), "/img/a.jpg", CacheKey(200));
+        i.add(&d, "/img/a.jpg", CacheKey(100), 1);
+        i.add(&"E2".into(), "/img/a.jpg", CacheKey(200), 1);
         i
     }
 
@@ -247,7 +247,10 @@ mod tests {
     #[test]
     fn remove_forgets_one_key() {
         let i = index();
-        i.remove("E1", "/img/a.jpg", CacheKey(0));
+        i.remove("E1", "/img/a.jpg", CacheKey(0), 2);
+        assert_eq!(i.len(), 8, "another version: kept");
+        i.add(&"E1".into(), "/img/a.jpg", CacheKey(0), 2);
+        i.remove("E1", "/img/a.jpg", CacheKey(0), 2);
         assert_eq!(
             i.take_matching("E1", &["/img/a.jpg".into()]),
             vec![CacheKey(100)]

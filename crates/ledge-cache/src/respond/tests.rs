@@ -3,13 +3,14 @@ use std::time::Duration;
 
 use super::*;
 use crate::response::NoStream;
-use crate::store::Head;
+use crate::store::{next_id, Head};
 use crate::testutil::hmap;
 use crate::ttl::Freshness;
 
 fn entry(status: u16, headers: &[(&str, &str)], body: &'static str) -> Entry {
     Entry {
         head: Arc::new(Head {
+            id: next_id(),
             status: StatusCode::from_u16(status).unwrap(),
             headers: hmap(headers),
             stored_at: Instant::now(),

@@ -15,6 +15,7 @@
 //! Heads of disk entries are kept in memory (about the size of the response headers plus
 //! ~200 bytes each), outside the memory tier's budget.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +36,9 @@ pub use memory::MemoryTier;
 /// Everything about a stored response except its body.
 #[derive(Debug, Clone)]
 pub struct Head {
+    /// Unique per stored version ([`next_id`]): ties invalidation-index records to what the
+    /// tiers hold, so a late eviction notice for an old version never unindexes a newer one.
+    pub id: u64,
     /// Response status.
     pub status: StatusCode,
     /// Response headers as stored (Set-Cookie/Vary rules applied).
@@ -56,6 +60,12 @@ pub struct Head {
     /// replace `Age` in place instead of growing a copy of the map; answers that do not come
     /// from the cache drop it.
     pub age_placeholder: bool,
+}
+
+/// A fresh [`Head::id`].
+pub fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A stored response: shared head plus body.

@@ -6,6 +6,7 @@ use crate::testutil::hmap;
 pub(crate) fn entry(path: &str, body: usize) -> Entry {
     Entry {
         head: Arc::new(Head {
+            id: next_id(),
             status: StatusCode::OK,
             headers: hmap(&[("content-type", "text/plain"), ("etag", "\"x\"")]),
             stored_at: Instant::now(),
