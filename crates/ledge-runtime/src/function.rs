@@ -542,13 +542,29 @@ impl FunctionHandle {
     }
 
     fn take_idle(&self) -> Option<Worker> {
-        let mut idle = self.pool.lock();
-        while let Some(worker) = idle.pop() {
-            if worker.is_alive() {
-                return Some(worker);
+        let mut dead = Vec::new();
+        let found = {
+            let mut idle = self.pool.lock();
+            let mut found = None;
+            while let Some(worker) = idle.pop() {
+                if worker.is_alive() {
+                    found = Some(worker);
+                    break;
+                }
+                dead.push(worker);
+            }
+            found
+        };
+        // A worker that died between invocations (an error in a timer, say) leaves its last
+        // words on its real stderr: they still belong in its log stream.
+        for worker in dead {
+            let lines = worker.take_output();
+            if !lines.is_empty() {
+                self.logs
+                    .send(Arc::new(self.batch(worker.log_stream.clone(), lines)));
             }
         }
-        None
+        found
     }
 
     fn next_worker_id(&self) -> u64 {

@@ -453,6 +453,11 @@ impl Worker {
         }
     }
 
+    /// Output that arrived on the real stdout/stderr and no invocation took yet.
+    pub(crate) fn take_output(&self) -> Vec<LogLine> {
+        take_raw(&self.raw)
+    }
+
     /// Moves output that arrived on the real stdout/stderr into `logs`.
     fn drain_raw(&self, logs: &mut Vec<LogLine>) {
         if self.raw.bytes.load(Ordering::Relaxed) == 0 {

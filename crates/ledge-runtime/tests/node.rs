@@ -574,3 +574,38 @@ exports.handler = async () => {
     assert!(total < 80 * 1024, "{total}");
     assert!(out.logs.text().contains("log output truncated"));
 }
+
+#[tokio::test]
+async fn an_error_between_invocations_ends_only_that_worker() {
+    let logs = tempfile::tempdir().unwrap();
+    let sink = std::sync::Arc::new(ledge_runtime::FileSink::new(logs.path()).unwrap());
+    let path = sink.path_for("/aws/lambda/fn");
+    let rt = runtime_with(|c| c.log_sink = Some(sink));
+    let src = r#"
+exports.handler = async (event) => {
+  if (event.later) setTimeout(() => { throw new Error('after the reply'); }, 20);
+  return process.pid;
+};
+"#;
+    let f = rt
+        .load("nodejs20.x", "index.handler", &[("index.js", src)])
+        .await;
+    let first = call(&f, r#"{"later":true}"#).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The worker died between invocations; the next invocation gets a fresh one, and the
+    // error was logged, not mistaken for the next invocation's reply.
+    let next = f.invoke(b"{}").await.unwrap();
+    let second: Value = serde_json::from_slice(&next.payload).unwrap();
+    assert_ne!(first, second);
+    assert!(next.init_duration.is_some());
+    assert_eq!(f.cold_starts(), 2);
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("Uncaught Exception") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(text.contains("ERROR\tUncaught Exception \t{\"errorType\":\"Error\",\"errorMessage\":\"after the reply\""), "{text}");
+}

@@ -353,12 +353,22 @@ function reply(err, result) {
   send(KIND.R, body === undefined ? 'null' : body);
 }
 
-// An error outside the handler's promise chain ends the environment, as in Lambda.
+// An error outside the handler's promise chain ends the environment, as in Lambda. During an
+// invocation it becomes that invocation's error; between invocations nobody is waiting for a
+// frame, so it is only logged (on the real stderr, which ledge captures) before the exit.
 function fatal(prefix, err) {
   logError(prefix, err);
+  if (!invocation) {
+    try {
+      fs.writeSync(2, takeLogs());
+    } catch (_) {
+      // Nothing more can be done with the output.
+    }
+    process.exit(129);
+  }
   const type = prefix === 'Unhandled Promise Rejection' ? 'Runtime.UnhandledPromiseRejection' : errorType(err);
   const body = JSON.stringify({ errorType: type, errorMessage: errorMessage(err), trace: stackLines(err) });
-  send(invocation ? KIND.F : KIND.X, body, () => process.exit(129));
+  send(KIND.F, body, () => process.exit(129));
 }
 process.on('uncaughtException', (err) => fatal('Uncaught Exception', err));
 process.on('unhandledRejection', (err) => fatal('Unhandled Promise Rejection', err));
