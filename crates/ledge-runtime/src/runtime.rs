@@ -86,8 +86,11 @@ struct Spare {
 
 impl Runtime {
     /// Prepares the data directory, writes the bootstraps and starts the idle-worker reaper.
-    /// Must be called within a tokio runtime.
+    /// Fails outside a tokio runtime (its tasks need one).
     pub fn new(config: RuntimeConfig) -> std::io::Result<Runtime> {
+        let tokio = tokio::runtime::Handle::try_current().map_err(|e| {
+            std::io::Error::other(format!("Runtime::new needs a tokio runtime: {e}"))
+        })?;
         let data = config.data_dir.clone();
         fs::create_dir_all(&data)?;
         let privileged = config.drop_privileges && limits::is_root();
@@ -146,14 +149,14 @@ impl Runtime {
             },
             config,
         });
-        tokio::spawn(reap(Arc::downgrade(&inner)));
+        tokio.spawn(reap(Arc::downgrade(&inner)));
         if inner.config.spare_workers > 0 {
             for (language, runtime) in [
                 (Language::Node, "nodejs20.x"),
                 (Language::Python, "python3.12"),
             ] {
                 let inner = inner.clone();
-                tokio::spawn(async move {
+                tokio.spawn(async move {
                     let Ok(interpreter) = resolve_interpreter(&inner, runtime, language).await
                     else {
                         return;
