@@ -541,7 +541,8 @@ impl Cache {
         }
 
         let strip_cookie = ttl::filter_response_headers(&mut headers, s);
-        let (mut headers, body) = compress_if_eligible(req, status, headers, body).await;
+        let (mut headers, body, compressed) =
+            compress_if_eligible(req, status, headers, body).await;
         // Stored heads carry the body's length and an `Age` slot, so hits only replace values.
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         let age_placeholder = !headers.contains_key(AGE);
@@ -564,9 +565,21 @@ impl Cache {
         if strip_cookie {
             stored_headers.remove(SET_COOKIE);
         }
-        if storable && stored_headers.capacity() > stored_headers.len() {
+        let mut body = body;
+        if storable {
+            // Own what is kept: values and bodies parsed by hyper are slices of its read
+            // buffers and would pin whole buffers (and escape the weigher) while cached.
+            for v in stored_headers.values_mut() {
+                if let Ok(mut owned) = HeaderValue::from_bytes(v.as_bytes()) {
+                    owned.set_sensitive(v.is_sensitive());
+                    *v = owned;
+                }
+            }
             // A clone is sized to its contents: the origin's map usually has room to grow.
             stored_headers = stored_headers.clone();
+            if !compressed {
+                body = Bytes::copy_from_slice(&body);
+            }
         }
         let head = Arc::new(Head {
             id: next_id(),
@@ -638,7 +651,9 @@ impl Cache {
             }
             headers.remove(name);
             for v in not_modified.get_all(name) {
-                headers.append(name.clone(), v.clone());
+                // Owned copies: see `fill` on pinned buffers.
+                let owned = HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| v.clone());
+                headers.append(name.clone(), owned);
             }
         }
         let strip_cookie = ttl::filter_response_headers(&mut headers, s);
@@ -714,15 +729,17 @@ fn stale_if_error_ok(e: &Entry, now: Instant) -> bool {
     }
 }
 
+/// Compresses the body when §8.3 allows it; the flag says whether it did (the body is then a
+/// fresh allocation).
 async fn compress_if_eligible(
     req: &CacheRequest<'_>,
     status: StatusCode,
     mut headers: HeaderMap,
     body: Bytes,
-) -> (HeaderMap, Bytes) {
+) -> (HeaderMap, Bytes, bool) {
     let enc = normalize_accept_encoding(&req.settings.key, req.headers, req.version);
     let Some(coding) = compress::choose(req.settings, enc, status, &headers, body.len()) else {
-        return (headers, body);
+        return (headers, body, false);
     };
     let encoded = if body.len() <= INLINE_COMPRESS_MAX {
         compress::encode(coding, &body).ok()
@@ -736,9 +753,9 @@ async fn compress_if_eligible(
     match encoded {
         Some(c) => {
             compress::rewrite_headers(&mut headers, coding, c.len());
-            (headers, c)
+            (headers, c, true)
         }
-        None => (headers, body),
+        None => (headers, body, false),
     }
 }
 

@@ -944,3 +944,31 @@ async fn a_304_for_an_entry_evicted_meanwhile_stores_it_again() {
         (CacheStatus::Hit, &b"body"[..])
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn stored_bodies_and_header_values_do_not_pin_origin_buffers() {
+    let (c, s) = (cache(), optimized());
+    let buffer = Bytes::from(vec![b'x'; 1 << 20]);
+    let range = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+    let body = buffer.slice(10..110);
+    let value = HeaderValue::from_maybe_shared(buffer.slice(0..5)).unwrap();
+    let p = parts("GET", "/pin", &[]);
+    let req = CacheRequest::new("E1", "d1", &p, &s);
+    let out = c
+        .serve(&req, |_| async move {
+            let mut h = hmap(&[("cache-control", "max-age=60")]);
+            h.insert("x-sliced", value);
+            Ok::<_, Infallible>(OriginResponse::<NoStream>::full(StatusCode::OK, h, body))
+        })
+        .await
+        .unwrap();
+    assert!(out.stored);
+    let stored = c.inner.memory.get(&c.key(&req)).unwrap();
+    let outside = |p: *const u8| !range.contains(&(p as usize));
+    assert!(outside(stored.body.as_ptr()), "body copied");
+    assert!(
+        outside(stored.head.headers["x-sliced"].as_bytes().as_ptr()),
+        "value copied"
+    );
+    assert_eq!(stored.body.len(), 100);
+}
