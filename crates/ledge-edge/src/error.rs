@@ -53,6 +53,8 @@ pub enum ErrorKind {
     LambdaValidationError,
     /// A function failed or timed out: 503.
     LambdaExecutionError,
+    /// A function was throttled (concurrency or rate limit): 503.
+    LambdaLimitExceeded,
     /// An internal failure: 500.
     Internal,
 }
@@ -85,7 +87,9 @@ impl ErrorKind {
             | Self::OriginInvalidResponse
             | Self::LambdaValidationError => StatusCode::BAD_GATEWAY,
             Self::OriginConnectTimeout | Self::OriginReadTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::LambdaExecutionError => StatusCode::SERVICE_UNAVAILABLE,
+            Self::LambdaExecutionError | Self::LambdaLimitExceeded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,7 +109,9 @@ impl ErrorKind {
             | Self::OriginConnectTimeout
             | Self::OriginReadTimeout
             | Self::OriginInvalidResponse => ErrorSource::Origin,
-            Self::LambdaValidationError | Self::LambdaExecutionError => ErrorSource::Function,
+            Self::LambdaValidationError
+            | Self::LambdaExecutionError
+            | Self::LambdaLimitExceeded => ErrorSource::Function,
             Self::Internal => ErrorSource::Internal,
         }
     }
@@ -124,6 +130,7 @@ impl ErrorKind {
             Self::OriginInvalidResponse => "OriginInvalidResponseError",
             Self::LambdaValidationError => "LambdaValidationError",
             Self::LambdaExecutionError => "LambdaExecutionError",
+            Self::LambdaLimitExceeded => "LambdaLimitExceeded",
             Self::Internal => "Error",
         }
     }
@@ -145,8 +152,9 @@ impl ErrorKind {
             Self::OriginConnectTimeout => "CloudFront attempted to establish a connection with the origin, but it timed out.",
             Self::OriginReadTimeout => "The origin did not respond in time.",
             Self::OriginInvalidResponse => "The origin sent an invalid response.",
-            Self::LambdaValidationError => "The Lambda function returned an invalid response.",
-            Self::LambdaExecutionError => "The Lambda function associated with the distribution failed.",
+            Self::LambdaValidationError => "The Lambda function result failed validation.",
+            Self::LambdaExecutionError => "The Lambda function associated with the CloudFront distribution is invalid or doesn't have the required permissions.",
+            Self::LambdaLimitExceeded => "The Lambda function associated with the CloudFront distribution was throttled.",
             Self::Internal => "An internal error occurred.",
         }
     }
@@ -156,6 +164,7 @@ impl ErrorKind {
         match self {
             Self::LambdaValidationError => "LambdaValidationError from cloudfront",
             Self::LambdaExecutionError => "LambdaExecutionError from cloudfront",
+            Self::LambdaLimitExceeded => "LambdaLimitExceeded from cloudfront",
             _ => "Error from cloudfront",
         }
     }

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod error;
 pub mod forward;
 pub mod ids;
+pub mod lambda;
 pub mod origin;
 pub mod pattern;
 pub mod pipeline;

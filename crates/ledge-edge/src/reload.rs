@@ -55,9 +55,38 @@ fn look(path: &Path) -> Option<Seen> {
     })
 }
 
+/// Work done around a snapshot swap by whoever needs to get ready for it (the Lambda@Edge
+/// triggers load and prewarm the function versions a snapshot names before it is served).
+pub trait SnapshotHook: Send + Sync + 'static {
+    /// Called with a parsed snapshot before it is installed; the swap waits for it.
+    fn before_install(&self, next: &ConfigSnapshot)
+        -> impl std::future::Future<Output = ()> + Send;
+    /// Called after a snapshot was installed, with the one now served.
+    fn after_install(&self, current: &ConfigSnapshot);
+}
+
+/// No preparation at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHook;
+
+impl SnapshotHook for NoHook {
+    async fn before_install(&self, _next: &ConfigSnapshot) {}
+    fn after_install(&self, _current: &ConfigSnapshot) {}
+}
+
 /// Watches `path` until the task is dropped: every `interval` (cheap metadata check, then a
 /// content hash) and on every SIGHUP.
 pub async fn follow_file<T: Triggers>(path: PathBuf, edge: Arc<Edge<T>>, interval: Duration) {
+    follow_file_with(path, edge, interval, NoHook).await;
+}
+
+/// [`follow_file`], running `hook` around every swap.
+pub async fn follow_file_with<T: Triggers, H: SnapshotHook>(
+    path: PathBuf,
+    edge: Arc<Edge<T>>,
+    interval: Duration,
+    hook: H,
+) {
     let mut seen = look(&path).unwrap_or_default();
     let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -94,7 +123,13 @@ pub async fn follow_file<T: Triggers>(path: PathBuf, edge: Arc<Edge<T>>, interva
         } else if let Some(now) = look(&path) {
             seen = now;
         }
+        if let Ok(next) = read_snapshot(&path) {
+            if next.version > edge.store().version() {
+                hook.before_install(&next).await;
+            }
+        }
         reload(&path, &edge, forced);
+        hook.after_install(&edge.store().load().source);
     }
 }
 

@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use ledge_edge::lambda::{LambdaSettings, LambdaTriggers};
+use ledge_edge::reload::SnapshotHook as _;
 use ledge_edge::{
-    reload, server, tls, Edge, EdgeCache, EdgeIdentity, Limits, NoTriggers, OriginClients,
-    ServerSettings, SnapshotStore,
+    reload, server, tls, Edge, EdgeCache, EdgeIdentity, Limits, OriginClients, ServerSettings,
+    SnapshotStore,
 };
 
 /// Flags of `ledge edge`.
@@ -75,6 +77,7 @@ pub(crate) struct EdgeArgs {
 #[derive(Debug)]
 struct EdgeConfig {
     config_file: PathBuf,
+    data_dir: PathBuf,
     edge_listen: SocketAddr,
     edge_tls_listen: Option<SocketAddr>,
     tls_pairs: Vec<(PathBuf, PathBuf)>,
@@ -174,12 +177,13 @@ impl EdgeConfig {
         if edge_tls_listen.is_some() && tls_cert.is_empty() {
             anyhow::bail!("--edge-tls-listen needs --tls-cert and --tls-key");
         }
-        let _data_dir = a
+        let data_dir = a
             .data_dir
             .or(f.parse("data_dir")?)
             .unwrap_or_else(|| PathBuf::from("./ledge-data"));
         Ok(Self {
             config_file,
+            data_dir,
             edge_listen: match a.edge_listen.or(f.parse("edge_listen")?) {
                 Some(s) => s,
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -223,14 +227,24 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     let snapshot = reload::read_snapshot(&cfg.config_file)
         .with_context(|| format!("cannot serve {}", cfg.config_file.display()))?;
     let clients = OriginClients::new(&cfg.origin_ca)?;
-    let store = Arc::new(SnapshotStore::new(snapshot, clients)?);
     let identity = EdgeIdentity::new(&cfg.pop, &cfg.edge_domain)?;
+    // Lambda@Edge: packages in <data-dir>/packages/<sha256>.zip, logs in <data-dir>/logs.
+    let triggers = LambdaTriggers::new(
+        &cfg.data_dir,
+        identity.clone(),
+        clients.clone(),
+        LambdaSettings::default(),
+    )
+    .context("starting the function runtime")?;
+    triggers.before_install(&snapshot).await;
+    let store = Arc::new(SnapshotStore::new(snapshot, clients)?);
+    triggers.after_install(&store.load().source);
     let limits = Limits {
         max_body_bytes: cfg.max_body_size,
         ..Limits::default()
     };
     let cache = EdgeCache::new(ledge_cache_config(&cfg))?;
-    let edge = Arc::new(Edge::new(store, identity, limits, NoTriggers, cache));
+    let edge = Arc::new(Edge::new(store, identity, limits, triggers.clone(), cache));
     let settings = ServerSettings {
         header_read_timeout: cfg.header_read_timeout,
         ..ServerSettings::default()
@@ -277,10 +291,11 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         })?;
     }
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(reload::follow_file(
+    tasks.spawn(reload::follow_file_with(
         cfg.config_file.clone(),
         edge,
         Duration::from_secs(1),
+        triggers,
     ));
     tracing::info!(
         version = "ready",

@@ -299,3 +299,20 @@ fn response_triggers() {
         "Strict-Transport-Security"
     );
 }
+
+#[test]
+fn v14_unchanged_origin_is_not_rechecked() {
+    // The distribution's own origin may be an IP address; handing it back unchanged is fine,
+    // changing it to an IP address is not.
+    let mut input = request();
+    input.insert(
+        "origin".into(),
+        json!({"custom": {"domainName": "127.0.0.1", "port": 8080, "protocol": "http",
+            "path": "", "sslProtocols": ["TLSv1.2"], "readTimeout": 30, "keepaliveTimeout": 5,
+            "customHeaders": {}}}),
+    );
+    assert!(validate(OriginRequest, &input, Value::Object(input.clone())).is_ok());
+    let mut changed = input.clone();
+    changed["origin"]["custom"]["domainName"] = json!("10.0.0.1");
+    assert!(validate(OriginRequest, &input, Value::Object(changed)).is_err());
+}

@@ -1,0 +1,565 @@
+//! Lambda@Edge at the edge: the four trigger points run the function version a behavior
+//! associates, with the event CloudFront would build, and apply what it returns after
+//! validating it (lambda-edge.md §1–§7).
+//!
+//! How it fits the pipeline ([`crate::triggers`]):
+//! - **viewer-request** builds the event from the viewer's request (body per IncludeBody,
+//!   truncated at 40 KB), applies a changed request or answers with a generated response
+//!   (marked so that viewer-response does not run on it, §1.2 S4).
+//! - **origin-request / origin-response**: when a behavior has either, this module sends the
+//!   origin request itself, so that the functions see (and change) the request exactly as it
+//!   goes to the origin (§2.8), may pick another origin (§3.8), and the origin-response
+//!   function sees that request. The fetched (and changed) response is handed back to the
+//!   pipeline, which caches it like any origin response.
+//! - **viewer-response** gets the viewer request (after viewer-request) from a small per-request
+//!   stash keyed by the request id, since the pipeline hands it only the response.
+//!
+//! Behaviors without associations cost one scan of their (empty) association list.
+//! Failures map to §5.1: validation → 502 `LambdaValidationError` (logged to
+//! `/aws/cloudfront/LambdaEdge/<DistributionId>`), throttling → 503 `LambdaLimitExceeded`,
+//! anything else → 503 `LambdaExecutionError`.
+
+mod body;
+mod convert;
+mod fetch;
+pub mod functions;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response};
+use ledge_model::edge_result::{self, ValidResult, ORIGIN_BODY_LIMIT, VIEWER_BODY_LIMIT};
+use ledge_model::event::{self as ev, EventInput, EventType};
+use ledge_model::{CacheBehavior, ConfigSnapshot, LambdaFunctionAssociation};
+use ledge_runtime::{FileSink, InvokeError, LogBatch, LogLine, LogSink, Runtime, RuntimeConfig};
+use serde_json::{Map, Value};
+
+use crate::body::{EdgeBody, RequestBody};
+use crate::error::{EdgeError, ErrorKind};
+use crate::ids::EdgeIdentity;
+use crate::origin::OriginClients;
+use crate::reload::SnapshotHook;
+use crate::response::{names, x_cache};
+use crate::snapshot::CompiledBehavior;
+use crate::triggers::{Flow, TriggerCtx, Triggers};
+
+pub use functions::{FunctionSet, LoadFailure};
+
+/// Marks a response generated at viewer-request: viewer-response does not run on it.
+#[derive(Debug, Clone, Copy)]
+struct FromViewerRequest;
+
+/// Stashed viewer requests older than this are dropped (their viewer-response never came,
+/// e.g. because the origin answered with an error).
+const STASH_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The Lambda@Edge triggers of an edge. Cheap to clone (shared state).
+#[derive(Debug, Clone)]
+pub struct LambdaTriggers {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    functions: Arc<FunctionSet>,
+    clients: OriginClients,
+    identity: EdgeIdentity,
+    logs: Arc<FileSink>,
+    /// Viewer requests waiting for their viewer-response, by request id.
+    stash: Mutex<HashMap<HeaderValue, (Instant, ev::Request)>>,
+}
+
+/// Settings of [`LambdaTriggers::new`].
+#[derive(Debug, Clone)]
+pub struct LambdaSettings {
+    /// Workers started per function version before a snapshot naming it is served.
+    pub prewarm: usize,
+    /// Interpreters by runtime identifier (default `node` / `python3` on `PATH`).
+    pub interpreters: HashMap<String, std::path::PathBuf>,
+}
+
+impl Default for LambdaSettings {
+    fn default() -> Self {
+        Self {
+            prewarm: 1,
+            interpreters: HashMap::new(),
+        }
+    }
+}
+
+// === impl LambdaTriggers ===
+
+impl LambdaTriggers {
+    /// Triggers keeping their state under `data_dir`: packages in `packages/<sha256>.zip`,
+    /// the runtime's files in `runtime/`, logs in `logs/` (one file per log group).
+    pub fn new(
+        data_dir: &Path,
+        identity: EdgeIdentity,
+        clients: OriginClients,
+        settings: LambdaSettings,
+    ) -> std::io::Result<Self> {
+        let packages = data_dir.join("packages");
+        std::fs::create_dir_all(&packages)?;
+        let logs = Arc::new(FileSink::new(data_dir.join("logs"))?);
+        let mut config = RuntimeConfig::new(data_dir.join("runtime"));
+        config.log_sink = Some(logs.clone());
+        config.interpreters = settings.interpreters;
+        let runtime = Runtime::new(config)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                functions: Arc::new(FunctionSet::new(runtime, packages, settings.prewarm)),
+                clients,
+                identity,
+                logs,
+                stash: Mutex::default(),
+            }),
+        })
+    }
+
+    /// The function versions this edge runs.
+    pub fn functions(&self) -> &Arc<FunctionSet> {
+        &self.inner.functions
+    }
+
+    /// One invocation: event → function → validated result (§2, §3, §5).
+    async fn run(
+        &self,
+        ctx: &TriggerCtx,
+        event_type: EventType,
+        assoc: &LambdaFunctionAssociation,
+        request: ev::Request,
+        response: Option<ev::Response>,
+    ) -> Result<ValidResult, EdgeError> {
+        let arn = assoc.lambda_function_arn.as_str();
+        let handle = match self.inner.functions.get(arn).await {
+            Ok(h) => h,
+            Err(e) => {
+                self.function_log(arn, &format!("ERROR\t{e}"));
+                return Err(EdgeError::because(ErrorKind::LambdaExecutionError, e)
+                    .explain("function not loaded"));
+            }
+        };
+        let input = match &response {
+            Some(r) => convert::to_map(r),
+            None => convert::to_map(&request),
+        };
+        let request_id = ctx.request_id.to_str().unwrap_or("").to_string();
+        let event = EventInput {
+            event_type,
+            distribution_domain_name: ctx.distribution.domain_name.to_string(),
+            distribution_id: ctx.distribution.id.to_string(),
+            request_id: request_id.clone(),
+            request,
+            response,
+        }
+        .into_event();
+        let bytes = serde_json::to_vec(&event)
+            .map_err(|e| EdgeError::because(ErrorKind::Internal, e).explain("event"))?;
+        let invocation = handle.invoke_detailed(&bytes).await;
+        let payload = match invocation.result {
+            Ok(p) => p,
+            Err(e) => {
+                let kind = match e {
+                    InvokeError::Throttled(_) => ErrorKind::LambdaLimitExceeded,
+                    _ => ErrorKind::LambdaExecutionError,
+                };
+                if matches!(
+                    e,
+                    InvokeError::Throttled(_)
+                        | InvokeError::Spawn(_)
+                        | InvokeError::InvalidEvent(_)
+                ) {
+                    self.function_log(arn, &format!("ERROR\t{}: {e}", e.error_type()));
+                }
+                return Err(EdgeError::because(kind, e).explain("function invocation"));
+            }
+        };
+        let result = serde_json::from_slice::<Value>(&payload).map_err(|_| {
+            edge_result::ValidationError(
+                "The Lambda function returned invalid JSON: The JSON output is not parsable."
+                    .into(),
+            )
+        });
+        match result.and_then(|v| edge_result::validate(event_type, &input, v)) {
+            Ok(valid) => Ok(valid),
+            Err(e) => {
+                self.validation_log(ctx, &request_id, &invocation.request_id, arn, &e.0);
+                Err(EdgeError::because(ErrorKind::LambdaValidationError, e))
+            }
+        }
+    }
+
+    fn write_log(&self, group: String, stream: &str, message: String) {
+        let batch = LogBatch {
+            log_group: group.into(),
+            log_stream: stream.into(),
+            lines: vec![LogLine {
+                timestamp: SystemTime::now(),
+                message,
+            }],
+        };
+        self.inner.logs.write(&batch);
+    }
+
+    /// A line in the function's log group (failures the runtime did not log itself).
+    fn function_log(&self, arn: &str, message: &str) {
+        let name = functions::name_and_version(arn).map_or_else(|| arn.to_string(), |(n, _)| n);
+        self.write_log(format!("/aws/lambda/{name}"), "edge", message.to_string());
+    }
+
+    /// §7.3: `/aws/cloudfront/LambdaEdge/<DistributionId>`.
+    fn validation_log(
+        &self,
+        ctx: &TriggerCtx,
+        cf_id: &str,
+        lambda_id: &str,
+        arn: &str,
+        reason: &str,
+    ) {
+        tracing::info!(distribution = %ctx.distribution.id, %arn, %reason, "Lambda@Edge validation error");
+        self.write_log(
+            format!("/aws/cloudfront/LambdaEdge/{}", ctx.distribution.id),
+            &self.inner.identity.pop.to_str().unwrap_or("edge").to_string(),
+            format!(
+                "ERROR Validation error: {reason} CloudFront request id: {cf_id} Lambda request id: {lambda_id} Function: {arn}"
+            ),
+        );
+    }
+
+    fn stash(&self, ctx: &TriggerCtx, request: ev::Request) {
+        let mut stash = self
+            .inner
+            .stash
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if stash.len() >= 256 {
+            let now = Instant::now();
+            stash.retain(|_, (at, _)| now.duration_since(*at) < STASH_TTL);
+        }
+        stash.insert(ctx.request_id.clone(), (Instant::now(), request));
+    }
+
+    fn unstash(&self, ctx: &TriggerCtx) -> Option<ev::Request> {
+        self.inner
+            .stash
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&ctx.request_id)
+            .map(|(_, r)| r)
+    }
+
+    async fn viewer_request_inner(
+        &self,
+        ctx: &TriggerCtx,
+        req: Request<RequestBody>,
+    ) -> Result<Flow, EdgeError> {
+        let behavior = &ctx.behavior;
+        let vreq = behavior.association(EventType::ViewerRequest);
+        let vresp = behavior.association(EventType::ViewerResponse).is_some();
+        let (mut parts, body) = req.into_parts();
+        let mut headers = convert::event_headers(&parts.headers);
+        if headers.get("host").is_none() {
+            if let Some(a) = parts.uri.authority() {
+                headers.append("Host", a.as_str());
+            }
+        }
+        let mut record = convert::request_record(&parts.method, &parts.uri, headers, ctx.client_ip);
+        let Some(assoc) = vreq else {
+            if vresp {
+                self.stash(ctx, record);
+            }
+            return Ok(Flow::Continue(Request::from_parts(parts, body)));
+        };
+        let mut body = body;
+        if assoc.include_body {
+            let (b, exposed) = body::expose(body, VIEWER_BODY_LIMIT).await?;
+            body = b;
+            record.body = Some(exposed);
+        }
+        let input = record.clone();
+        match self
+            .run(ctx, EventType::ViewerRequest, assoc, record, None)
+            .await?
+        {
+            ValidResult::Generated(obj) => {
+                let mut resp = convert::generated_response(&obj)?;
+                resp.extensions_mut().insert(FromViewerRequest);
+                Ok(Flow::Respond(resp))
+            }
+            ValidResult::Request(obj) | ValidResult::Response(obj) => {
+                let body = apply_request(&mut parts, body, &obj, &input)?;
+                if vresp {
+                    let mut after = convert::request_record(
+                        &parts.method,
+                        &parts.uri,
+                        convert::event_headers(&parts.headers),
+                        ctx.client_ip,
+                    );
+                    after.body = None;
+                    self.stash(ctx, after);
+                }
+                Ok(Flow::Continue(Request::from_parts(parts, body)))
+            }
+        }
+    }
+
+    async fn origin_inner(
+        &self,
+        ctx: &TriggerCtx,
+        behavior: &CompiledBehavior,
+        req: Request<RequestBody>,
+    ) -> Result<Flow, EdgeError> {
+        let oreq = ctx.behavior.association(EventType::OriginRequest);
+        let oresp = ctx.behavior.association(EventType::OriginResponse);
+        let origin = ctx
+            .distribution
+            .origins
+            .get(behavior.origin)
+            .ok_or_else(|| EdgeError::new(ErrorKind::Internal).explain("behavior origin"))?;
+        let default = fetch::default_target(origin, ctx.https);
+        let (mut parts, mut body) = req.into_parts();
+        // What the policy forwards of the query string, as the origin would get it.
+        let query = behavior
+            .forward
+            .query(parts.uri.query())
+            .map(|q| q.into_owned());
+        parts.uri = with_path_and_query(&parts.uri, parts.uri.path(), query.as_deref())?;
+        parts.headers = fetch::origin_headers(
+            behavior,
+            &parts,
+            &default,
+            ctx.client_ip,
+            &self.inner.identity,
+        );
+        let mut target = default.clone();
+        let mut record = convert::request_record(
+            &parts.method,
+            &parts.uri,
+            convert::event_headers(&parts.headers),
+            ctx.client_ip,
+        );
+        record.origin = Some(fetch::event_origin(&target));
+        if let Some(assoc) = oreq {
+            if assoc.include_body {
+                let (b, exposed) = body::expose(body, ORIGIN_BODY_LIMIT).await?;
+                body = b;
+                record.body = Some(exposed);
+            }
+            let input = record.clone();
+            match self
+                .run(ctx, EventType::OriginRequest, assoc, record, None)
+                .await?
+            {
+                ValidResult::Generated(obj) => {
+                    return Ok(Flow::Respond(convert::generated_response(&obj)?));
+                }
+                ValidResult::Request(obj) | ValidResult::Response(obj) => {
+                    body = apply_request(&mut parts, body, &obj, &input)?;
+                    target = fetch::result_target(&obj, &default)?;
+                    record = convert::request_record(
+                        &parts.method,
+                        &parts.uri,
+                        convert::event_headers(&parts.headers),
+                        ctx.client_ip,
+                    );
+                    record.origin = Some(fetch::event_origin(&target));
+                }
+            }
+        }
+        let send = fetch::Send {
+            clients: &self.inner.clients,
+            origin,
+            default: &default,
+            request_id: &ctx.request_id,
+            forwards_cookies: behavior.forward.forwards_cookies(),
+        };
+        let resp = fetch::send(send, &target, parts, body).await?;
+        let Some(assoc) = oresp else {
+            return Ok(Flow::Respond(resp));
+        };
+        record.body = None;
+        let response = convert::response_record(resp.status(), resp.headers());
+        let obj = match self
+            .run(
+                ctx,
+                EventType::OriginResponse,
+                assoc,
+                record,
+                Some(response),
+            )
+            .await?
+        {
+            ValidResult::Response(obj)
+            | ValidResult::Request(obj)
+            | ValidResult::Generated(obj) => obj,
+        };
+        let mut resp = convert::apply_response(resp, &obj, &[])?;
+        let x = if resp.status().as_u16() >= 400 {
+            x_cache::ERROR
+        } else {
+            x_cache::MISS
+        };
+        resp.headers_mut().insert(names::X_CACHE, x);
+        Ok(Flow::Respond(resp))
+    }
+
+    async fn viewer_response_inner(
+        &self,
+        ctx: &TriggerCtx,
+        assoc: &LambdaFunctionAssociation,
+        resp: Response<EdgeBody>,
+    ) -> Result<Response<EdgeBody>, EdgeError> {
+        let Some(request) = self.unstash(ctx) else {
+            tracing::debug!("viewer-response without its viewer request; skipped");
+            return Ok(resp);
+        };
+        let response = convert::response_record(resp.status(), resp.headers());
+        let obj = match self
+            .run(
+                ctx,
+                EventType::ViewerResponse,
+                assoc,
+                request,
+                Some(response),
+            )
+            .await?
+        {
+            ValidResult::Response(obj)
+            | ValidResult::Request(obj)
+            | ValidResult::Generated(obj) => obj,
+        };
+        convert::apply_response(resp, &obj, &[names::X_CACHE])
+    }
+}
+
+/// The compiled behavior a trigger context's behavior belongs to.
+fn compiled<'a>(ctx: &'a TriggerCtx) -> Option<&'a CompiledBehavior> {
+    ctx.distribution
+        .behaviors
+        .iter()
+        .find(|b| Arc::ptr_eq(&b.config, &ctx.behavior))
+}
+
+fn has_origin_functions(b: &CacheBehavior) -> bool {
+    b.lambda_function_associations.iter().any(|a| {
+        matches!(
+            a.event_type,
+            EventType::OriginRequest | EventType::OriginResponse
+        )
+    })
+}
+
+/// A URI with another path and query, keeping scheme and authority (HTTP/2).
+fn with_path_and_query(
+    uri: &http::Uri,
+    path: &str,
+    query: Option<&str>,
+) -> Result<http::Uri, EdgeError> {
+    let pq = match query {
+        Some(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path.to_string(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(
+        pq.parse()
+            .map_err(|e| EdgeError::because(ErrorKind::Internal, e))?,
+    );
+    http::Uri::from_parts(parts).map_err(|e| EdgeError::because(ErrorKind::Internal, e))
+}
+
+/// Applies a validated request result: URI and query string (when changed), headers (when
+/// changed; headers functions never see are kept), and a replaced body.
+fn apply_request(
+    parts: &mut http::request::Parts,
+    body: RequestBody,
+    obj: &Map<String, Value>,
+    input: &ev::Request,
+) -> Result<RequestBody, EdgeError> {
+    let uri = obj.get("uri").and_then(Value::as_str).unwrap_or("/");
+    let query = obj.get("querystring").and_then(Value::as_str).unwrap_or("");
+    if uri != input.uri || query != input.querystring {
+        let new = convert::result_uri(obj)?;
+        let pq = new.path_and_query().map_or("/", |p| p.as_str());
+        let mut p = parts.uri.clone().into_parts();
+        p.path_and_query = pq.parse().ok();
+        parts.uri = http::Uri::from_parts(p)
+            .map_err(|e| EdgeError::because(ErrorKind::LambdaValidationError, e))?;
+    }
+    let unchanged = obj
+        .get("headers")
+        .is_some_and(|h| serde_json::to_value(&input.headers).is_ok_and(|i| i == *h));
+    if !unchanged {
+        let mut headers = convert::result_headers(obj)?;
+        for (name, value) in &parts.headers {
+            if edge_result::is_disallowed_header(name.as_str()) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+        parts.headers = headers;
+    }
+    match convert::replaced_request_body(obj)? {
+        Some(bytes) => {
+            parts.headers.remove(header::TRANSFER_ENCODING);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            Ok(RequestBody::Full(Some(bytes)))
+        }
+        None => Ok(body),
+    }
+}
+
+impl Triggers for LambdaTriggers {
+    async fn viewer_request(
+        &self,
+        ctx: &TriggerCtx,
+        req: Request<RequestBody>,
+    ) -> Result<Flow, EdgeError> {
+        if ctx.behavior.lambda_function_associations.is_empty() {
+            return Ok(Flow::Continue(req));
+        }
+        self.viewer_request_inner(ctx, req).await
+    }
+
+    async fn origin_request(
+        &self,
+        ctx: &TriggerCtx,
+        req: Request<RequestBody>,
+    ) -> Result<Flow, EdgeError> {
+        if !has_origin_functions(&ctx.behavior) {
+            return Ok(Flow::Continue(req));
+        }
+        let Some(behavior) = compiled(ctx) else {
+            return Ok(Flow::Continue(req));
+        };
+        self.origin_inner(ctx, behavior, req).await
+    }
+
+    async fn viewer_response(
+        &self,
+        ctx: &TriggerCtx,
+        resp: Response<EdgeBody>,
+    ) -> Result<Response<EdgeBody>, EdgeError> {
+        let Some(assoc) = ctx.behavior.association(EventType::ViewerResponse) else {
+            return Ok(resp);
+        };
+        if resp.extensions().get::<FromViewerRequest>().is_some() {
+            self.unstash(ctx);
+            return Ok(resp);
+        }
+        self.viewer_response_inner(ctx, assoc, resp).await
+    }
+}
+
+impl SnapshotHook for LambdaTriggers {
+    async fn before_install(&self, next: &ConfigSnapshot) {
+        self.inner.functions.prepare(next).await;
+    }
+
+    fn after_install(&self, current: &ConfigSnapshot) {
+        self.inner.functions.installed(current);
+    }
+}
