@@ -23,6 +23,7 @@ pub struct EdgeBuilder {
     tls: Vec<SelfSigned>,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    data_files: Vec<(String, Vec<u8>)>,
 }
 
 /// A running `ledge edge` process; killed when dropped.
@@ -67,6 +68,13 @@ impl EdgeBuilder {
         self
     }
 
+    /// Writes a file under the edge's data directory (`rel` relative to it) before it starts,
+    /// e.g. a function package `packages/<sha256>.zip`.
+    pub fn data_file(mut self, rel: &str, bytes: Vec<u8>) -> Self {
+        self.data_files.push((rel.to_string(), bytes));
+        self
+    }
+
     /// Starts the process and waits until it printed its listening addresses.
     ///
     /// # Panics
@@ -75,6 +83,13 @@ impl EdgeBuilder {
         let dir = tempfile::tempdir().expect("tempdir");
         let snapshot_file = dir.path().join("snapshot.json");
         write_atomic(&snapshot_file, &self.snapshot);
+        for (rel, bytes) in &self.data_files {
+            let path = dir.path().join("data").join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("data dir");
+            }
+            std::fs::write(&path, bytes).expect("data file");
+        }
         let mut cmd = Command::new(&self.binary);
         cmd.arg("edge")
             .arg("--config-file")
@@ -166,6 +181,7 @@ impl Edge {
             tls: Vec::new(),
             args: Vec::new(),
             env: Vec::new(),
+            data_files: Vec::new(),
         }
     }
 

@@ -19,6 +19,7 @@
 pub mod certs;
 pub mod client;
 pub mod edge;
+pub mod lambda;
 pub mod origin;
 pub mod snapshot;
 
