@@ -136,6 +136,7 @@ impl From<CreateDistributionError> for CfError {
                 format!("The caller reference that you are using to create a distribution is associated with another distribution. Already exists: {id}"),
             ),
             CreateDistributionError::CnameExists(alias) => cname_exists(&alias),
+            CreateDistributionError::VersionGone(v) => version_gone(&v),
             CreateDistributionError::Database(e) => e.into(),
         }
     }
@@ -151,6 +152,7 @@ impl From<ChangeDistributionError> for CfError {
                 "The CallerReference of a distribution cannot be changed.".into(),
             ),
             ChangeDistributionError::CnameExists(alias) => cname_exists(&alias),
+            ChangeDistributionError::VersionGone(v) => version_gone(&v),
             ChangeDistributionError::NotDisabled => Self::Conflict(
                 "DistributionNotDisabled",
                 "The distribution you are trying to delete has not been disabled.".into(),
@@ -231,6 +233,13 @@ fn human(prefix: &str) -> &'static str {
     } else {
         "origin request policy"
     }
+}
+
+fn version_gone(version: &str) -> CfError {
+    CfError::BadRequest(
+        "InvalidLambdaFunctionAssociation",
+        format!("The function does not exist. Function: {version}"),
+    )
 }
 
 fn cname_exists(alias: &str) -> CfError {

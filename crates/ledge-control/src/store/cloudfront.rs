@@ -66,9 +66,30 @@ pub enum CreateDistributionError {
     /// An alias is on another distribution.
     #[error("alias {0} is already in use")]
     CnameExists(String),
+    /// An associated Lambda version was deleted while the distribution was written.
+    #[error("function version {0} no longer exists")]
+    VersionGone(String),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl From<LinkError> for CreateDistributionError {
+    fn from(err: LinkError) -> Self {
+        match err {
+            LinkError::VersionGone(v) => Self::VersionGone(v),
+            LinkError::Database(e) => Self::Database(e),
+        }
+    }
+}
+
+impl From<LinkError> for ChangeDistributionError {
+    fn from(err: LinkError) -> Self {
+        match err {
+            LinkError::VersionGone(v) => Self::VersionGone(v),
+            LinkError::Database(e) => Self::Database(e),
+        }
+    }
 }
 
 /// UpdateDistribution's and DeleteDistribution's failures.
@@ -89,6 +110,9 @@ pub enum ChangeDistributionError {
     /// Delete of a distribution that is enabled or not yet deployed.
     #[error("distribution is not disabled and deployed")]
     NotDisabled,
+    /// An associated Lambda version was deleted while the distribution was written.
+    #[error("function version {0} no longer exists")]
+    VersionGone(String),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -197,12 +221,23 @@ async fn alias_taken(
     Ok(None)
 }
 
+/// Why the links of a distribution could not be written.
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    /// An associated Lambda version was deleted meanwhile (`name:version`).
+    #[error("function version {0} no longer exists")]
+    VersionGone(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
 /// Replaces the alias, association and policy-use rows of a distribution.
 async fn write_links(
     tx: &mut Transaction<'_, Any>,
     id: &str,
     write: Option<&DistributionWrite>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), LinkError> {
     for table in ["cf_aliases", "cf_lambda_associations", "cf_policy_uses"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE distribution_id = $1"))
             .bind(id)
@@ -220,6 +255,24 @@ async fn write_links(
             .await?;
     }
     for (name, version) in &write.lambda {
+        // Lock the function's row (as DeleteFunction does) and re-check the version inside
+        // this transaction, so a concurrent DeleteFunction cannot slip between the check and
+        // the association.
+        let locked = sqlx::query(
+            "UPDATE lambda_functions SET last_version = last_version WHERE name = $1 RETURNING name",
+        )
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let exists =
+            sqlx::query("SELECT 1 FROM lambda_versions WHERE function_name = $1 AND version = $2")
+                .bind(name)
+                .bind(*version)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if locked.is_none() || exists.is_none() {
+            return Err(LinkError::VersionGone(format!("{name}:{version}")));
+        }
         sqlx::query(
             "INSERT INTO cf_lambda_associations (distribution_id, function_name, version) \
              VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

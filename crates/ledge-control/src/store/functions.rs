@@ -396,6 +396,10 @@ impl Store {
     /// Deletes a function with all its versions, aliases and tags.
     pub async fn delete_function(&self, name: &str) -> Result<(), DeleteError> {
         let mut tx = self.pool.begin().await?;
+        // The row lock first: distribution writes take it before associating a version.
+        if lock_function(&mut tx, name).await?.is_none() {
+            return Err(DeleteError::NotFound);
+        }
         let attached = sqlx::query(
             "SELECT version FROM cf_lambda_associations WHERE function_name = $1 ORDER BY version",
         )
