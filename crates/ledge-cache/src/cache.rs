@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::SystemTime;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{AGE, CONTENT_ENCODING, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
@@ -569,14 +569,9 @@ impl Cache {
         if storable {
             // Own what is kept: values and bodies parsed by hyper are slices of its read
             // buffers and would pin whole buffers (and escape the weigher) while cached.
-            for v in stored_headers.values_mut() {
-                if let Ok(mut owned) = HeaderValue::from_bytes(v.as_bytes()) {
-                    owned.set_sensitive(v.is_sensitive());
-                    *v = owned;
-                }
-            }
             // A clone is sized to its contents: the origin's map usually has room to grow.
             stored_headers = stored_headers.clone();
+            own_values(&mut stored_headers);
             if !compressed {
                 body = Bytes::copy_from_slice(&body);
             }
@@ -651,15 +646,14 @@ impl Cache {
             }
             headers.remove(name);
             for v in not_modified.get_all(name) {
-                // Owned copies: see `fill` on pinned buffers.
-                let owned = HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| v.clone());
-                headers.append(name.clone(), owned);
+                headers.append(name.clone(), v.clone());
             }
         }
         let strip_cookie = ttl::filter_response_headers(&mut headers, s);
         if strip_cookie {
             headers.remove(SET_COOKIE);
         }
+        own_values(&mut headers);
         let fresh = ttl::freshness(stale.head.status, &headers, s, SystemTime::now());
         let head = Arc::new(Head {
             id: next_id(),
@@ -710,6 +704,27 @@ impl Cache {
         self.refresh_entry(key, &entry, mark);
         let out = self.answer(&entry, req, now, CacheStatus::Hit, true);
         (Ok(out), Shared::Entry(entry))
+    }
+}
+
+/// Re-homes every header value into one buffer owned by the map: values parsed by hyper are
+/// slices of its read buffers and would pin them (outside the weigher's count) while cached;
+/// one shared buffer costs one allocation instead of one or two per value.
+fn own_values(map: &mut HeaderMap) {
+    let total: usize = map.values().map(HeaderValue::len).sum();
+    let mut buf = BytesMut::with_capacity(total);
+    for v in map.values() {
+        buf.extend_from_slice(v.as_bytes());
+    }
+    let buf = buf.freeze();
+    let mut at = 0;
+    for v in map.values_mut() {
+        let n = v.len();
+        if let Ok(mut owned) = HeaderValue::from_maybe_shared(buf.slice(at..at + n)) {
+            owned.set_sensitive(v.is_sensitive());
+            *v = owned;
+        }
+        at += n;
     }
 }
 
