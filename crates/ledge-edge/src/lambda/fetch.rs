@@ -68,11 +68,17 @@ pub(crate) fn event_origin(t: &Target) -> EventOrigin {
     EventOrigin::Custom(ev::CustomOrigin {
         custom_headers: custom,
         domain_name: t.domain.clone(),
-        keepalive_timeout: u32::try_from(t.keepalive.as_secs()).unwrap_or(5),
+        // Shown within the ranges the event object accepts (§2.6), so a function that hands
+        // the origin back with one field changed is not refused for a value it did not set.
+        keepalive_timeout: u32::try_from(t.keepalive.as_secs())
+            .unwrap_or(5)
+            .clamp(1, 60),
         path: t.path.clone(),
         port: t.port,
         protocol: if t.https { "https" } else { "http" }.to_string(),
-        read_timeout: u32::try_from(t.read_timeout.as_secs()).unwrap_or(30),
+        read_timeout: u32::try_from(t.read_timeout.as_secs())
+            .unwrap_or(30)
+            .clamp(4, 60),
         ssl_protocols: vec!["TLSv1.2".to_string()],
     })
 }
