@@ -118,6 +118,8 @@ pub struct FunctionHandle {
     cold_starts: AtomicU64,
     /// An interpreter started ahead of need, for this version's first cold start.
     spare: Mutex<Option<Worker>>,
+    /// The logs of an invocation that never ran (rejected, throttled).
+    no_logs: Arc<LogBatch>,
 }
 
 /// The idle workers of a version, shared with tasks that finish abandoned invocations.
@@ -180,6 +182,7 @@ impl FunctionHandle {
         worker_ids: Arc<AtomicU64>,
         spare: Option<Worker>,
     ) -> Self {
+        let info_log_group = info.log_group.clone();
         FunctionHandle {
             info,
             package,
@@ -190,6 +193,11 @@ impl FunctionHandle {
             worker_ids,
             cold_starts: AtomicU64::new(0),
             spare: Mutex::new(spare),
+            no_logs: Arc::new(LogBatch {
+                log_group: info_log_group,
+                log_stream: Arc::from(""),
+                lines: Vec::new(),
+            }),
         }
     }
 
@@ -247,7 +255,7 @@ impl FunctionHandle {
         let mut invocation = Invocation {
             request_id,
             result: Ok(Bytes::new()),
-            logs: Arc::new(self.batch(Arc::from(""), Vec::new())),
+            logs: self.no_logs.clone(),
             duration: Duration::ZERO,
             init_duration: None,
             max_memory_used_mb: 0,

@@ -47,6 +47,20 @@ impl LogBatch {
     }
 }
 
+impl LogBatch {
+    /// The last `max_bytes` of [`text`](LogBatch::text), cut at a character boundary: what
+    /// Lambda's `Invoke` returns base64-encoded in `X-Amz-Log-Result` with `LogType: Tail`
+    /// (4 KB).
+    pub fn tail(&self, max_bytes: usize) -> String {
+        let text = self.text();
+        let mut start = text.len().saturating_sub(max_bytes);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        text[start..].to_string()
+    }
+}
+
 /// Receives function logs. Called on a dedicated thread, one batch at a time, in order.
 pub trait LogSink: Send + Sync + 'static {
     /// Stores one batch. Blocking is allowed; errors are the sink's to report.
@@ -248,6 +262,25 @@ mod tests {
         assert_eq!(iso8601(t), "2025-03-04T10:15:00.123Z");
         assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn tail_keeps_the_end_on_a_char_boundary() {
+        let batch = LogBatch {
+            log_group: Arc::from("/aws/lambda/f"),
+            log_stream: Arc::from("s"),
+            lines: ["START x", "héllo", "END x"]
+                .iter()
+                .map(|m| LogLine {
+                    timestamp: UNIX_EPOCH,
+                    message: m.to_string(),
+                })
+                .collect(),
+        };
+        assert_eq!(batch.tail(4096), "START x\nhéllo\nEND x\n");
+        assert_eq!(batch.tail(6), "END x\n");
+        assert_eq!(batch.tail(12), "éllo\nEND x\n");
+        assert_eq!(batch.tail(11), "llo\nEND x\n", "never half a character");
     }
 
     #[test]
