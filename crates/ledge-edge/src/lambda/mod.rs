@@ -29,7 +29,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response};
 use ledge_model::edge_result::{self, ValidResult, ORIGIN_BODY_LIMIT, VIEWER_BODY_LIMIT};
 use ledge_model::event::{self as ev, EventInput, EventType};
@@ -38,7 +38,7 @@ use ledge_runtime::{FileSink, InvokeError, LogBatch, LogLine, LogSink, Runtime, 
 use serde_json::{Map, Value};
 
 use crate::body::{EdgeBody, RequestBody};
-use crate::error::{EdgeError, ErrorKind};
+use crate::error::{EdgeError, ErrorKind, ErrorSource};
 use crate::ids::EdgeIdentity;
 use crate::origin::OriginClients;
 use crate::reload::SnapshotHook;
@@ -161,6 +161,14 @@ impl LambdaTriggers {
         let invocation = handle.invoke_detailed(&bytes).await;
         let payload = match invocation.result {
             Ok(p) => p,
+            Err(e @ InvokeError::ResponseTooLarge { .. }) => {
+                // An oversize result is a result that fails validation (§3.2 V9/V10).
+                let reason = format!(
+                    "The Lambda function result failed validation: The body is not a string, is not an object, or exceeds the maximum size. ({e})"
+                );
+                self.validation_log(ctx, &request_id, &invocation.request_id, arn, &reason);
+                return Err(EdgeError::because(ErrorKind::LambdaValidationError, e));
+            }
             Err(e) => {
                 let kind = match e {
                     InvokeError::Throttled(_) => ErrorKind::LambdaLimitExceeded,
@@ -435,6 +443,42 @@ impl LambdaTriggers {
     }
 }
 
+/// Marks the placeholder that carries an origin-facing function's failure through the cache
+/// step to [`Triggers::viewer_response`], where it becomes the error response.
+const FAILURE: HeaderName = HeaderName::from_static("x-ledge-lambda-failure");
+
+/// A failure at origin-request or origin-response must reach the viewer as CloudFront's error
+/// (status, `X-Cache`, error page) and must not be cached (§5.1), but the pipeline's cache
+/// step would store an error page made at that point like an origin error (and rewrite its
+/// `X-Cache`). So the failure travels as an uncacheable 200 placeholder, which the
+/// viewer-response hook (always called for a 200) turns into the error.
+fn failure_placeholder(kind: ErrorKind) -> Response<EdgeBody> {
+    let mut resp = Response::new(EdgeBody::Empty);
+    let h = resp.headers_mut();
+    let code = match kind {
+        ErrorKind::LambdaValidationError => "validation",
+        ErrorKind::LambdaLimitExceeded => "limit",
+        _ => "execution",
+    };
+    h.insert(FAILURE, HeaderValue::from_static(code));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, private"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    h.insert(names::X_CACHE, x_cache::MISS);
+    resp
+}
+
+fn failure_kind(v: &HeaderValue) -> Option<ErrorKind> {
+    match v.as_bytes() {
+        b"validation" => Some(ErrorKind::LambdaValidationError),
+        b"limit" => Some(ErrorKind::LambdaLimitExceeded),
+        b"execution" => Some(ErrorKind::LambdaExecutionError),
+        _ => None,
+    }
+}
+
 /// The compiled behavior a trigger context's behavior belongs to.
 fn compiled<'a>(ctx: &'a TriggerCtx) -> Option<&'a CompiledBehavior> {
     ctx.distribution
@@ -535,7 +579,13 @@ impl Triggers for LambdaTriggers {
         let Some(behavior) = compiled(ctx) else {
             return Ok(Flow::Continue(req));
         };
-        self.origin_inner(ctx, behavior, req).await
+        match self.origin_inner(ctx, behavior, req).await {
+            Err(e) if e.error_source() == ErrorSource::Function => {
+                tracing::warn!(error = %e, distribution = %ctx.distribution.id, "origin-facing function failed");
+                Ok(Flow::Respond(failure_placeholder(e.kind())))
+            }
+            other => other,
+        }
     }
 
     async fn viewer_response(
@@ -543,6 +593,12 @@ impl Triggers for LambdaTriggers {
         ctx: &TriggerCtx,
         resp: Response<EdgeBody>,
     ) -> Result<Response<EdgeBody>, EdgeError> {
+        if has_origin_functions(&ctx.behavior) {
+            if let Some(kind) = resp.headers().get(FAILURE).and_then(failure_kind) {
+                self.unstash(ctx);
+                return Err(EdgeError::new(kind).explain("origin-facing function"));
+            }
+        }
         let Some(assoc) = ctx.behavior.association(EventType::ViewerResponse) else {
             return Ok(resp);
         };
