@@ -33,6 +33,7 @@ pub mod blobs;
 pub mod cloudfront;
 pub mod credentials;
 pub mod error;
+pub mod feed;
 pub mod lambda;
 pub mod sigv4;
 pub mod store;
@@ -72,6 +73,9 @@ pub struct ControlConfig {
     /// Domain under which distributions get their `DomainName` (`<generated>.<edge_domain>`).
     /// Default `ledge.localhost`.
     pub edge_domain: String,
+    /// An edge silent for this long is offline: listed so, and no longer holding
+    /// distributions `InProgress`. Default 60 seconds.
+    pub edge_heartbeat_timeout: Duration,
 }
 
 impl Default for ControlConfig {
@@ -87,6 +91,7 @@ impl Default for ControlConfig {
             sweep_interval: Duration::from_secs(3600),
             run_functions: true,
             edge_domain: "ledge.localhost".into(),
+            edge_heartbeat_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -227,7 +232,9 @@ impl ControlPlane {
         let mut config = config;
         config.data_dir = std::fs::canonicalize(&config.data_dir)
             .map_err(|e| OpenError::DataDir(config.data_dir.clone(), e))?;
-        let store = store::Store::open(&config.database_url()).await?;
+        let store = store::Store::open(&config.database_url())
+            .await?
+            .with_edge_liveness(config.edge_heartbeat_timeout);
         let blobs = blobs::BlobStore::open(&config.blob_url())?;
         let mut state = AppState::new(&config, credentials, store, blobs);
         if config.run_functions {

@@ -13,6 +13,7 @@
 pub mod body;
 pub mod cache;
 pub mod error;
+pub mod feed;
 pub mod forward;
 pub mod ids;
 pub mod lambda;

@@ -14,6 +14,12 @@ pub fn distribution_config_from_api(api: &Value) -> Result<DistributionConfig, s
     serde_json::from_value(unwrap_lists(api))
 }
 
+/// Converts any API-form value (a cache or origin request policy config, an invalidation's
+/// `Paths`) to its ledge form, with the same rewriting as [`distribution_config_from_api`].
+pub fn from_api<T: serde::de::DeserializeOwned>(api: &Value) -> Result<T, serde_json::Error> {
+    serde_json::from_value(unwrap_lists(api))
+}
+
 /// Rewrites `{Quantity, Items}` wrappers to plain arrays, hoists `CachedMethods` next to
 /// `AllowedMethods`, and turns `ResponseCode` strings into numbers.
 fn unwrap_lists(v: &Value) -> Value {

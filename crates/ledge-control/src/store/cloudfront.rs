@@ -16,8 +16,9 @@ use sqlx::{Any, Row, Transaction};
 
 use super::Store;
 
-/// Edges that have not been seen for this long no longer hold deployments back (seconds).
-pub const EDGE_LIVENESS_SECS: i64 = 300;
+/// Default of how long an edge may stay silent before it no longer holds deployments back
+/// (seconds); see [`Store::with_edge_liveness`].
+pub const EDGE_LIVENESS_SECS: i64 = 60;
 
 /// One stored distribution.
 #[derive(Debug, Clone, PartialEq)]
@@ -309,7 +310,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT CAST(MIN(acked_version) AS BIGINT) FROM cf_edge_acks WHERE last_seen >= $1",
         )
-        .bind(now_secs() - EDGE_LIVENESS_SECS)
+        .bind(now_secs() - self.edge_liveness_secs)
         .fetch_one(&self.pool)
         .await?;
         row.try_get::<Option<i64>, _>(0)

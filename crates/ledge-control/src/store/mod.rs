@@ -66,6 +66,8 @@ pub enum OpenError {
 pub struct Store {
     pool: AnyPool,
     engine: Engine,
+    /// Edges silent for longer than this (seconds) are offline and hold no deployment back.
+    edge_liveness_secs: i64,
 }
 
 /// The migrations, embedded in the binary.
@@ -88,6 +90,13 @@ impl<'s> MigrationSource<'s> for Embedded {
                     Cow::Borrowed("cloudfront"),
                     MigrationType::Simple,
                     Cow::Borrowed(include_str!("../../migrations/0002_cloudfront.sql")),
+                    false,
+                ),
+                Migration::new(
+                    3,
+                    Cow::Borrowed("edges"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/0003_edges.sql")),
                     false,
                 ),
             ])
@@ -138,7 +147,22 @@ impl Store {
             .await?;
         let migrator = Migrator::new(Embedded).await?;
         migrator.run(&pool).await?;
-        Ok(Self { pool, engine })
+        Ok(Self {
+            pool,
+            engine,
+            edge_liveness_secs: cloudfront::EDGE_LIVENESS_SECS,
+        })
+    }
+
+    /// The same store, counting edges silent for longer than `timeout` as offline.
+    pub fn with_edge_liveness(mut self, timeout: std::time::Duration) -> Self {
+        self.edge_liveness_secs = i64::try_from(timeout.as_secs().max(1)).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Seconds of silence after which an edge counts as offline.
+    pub fn edge_liveness_secs(&self) -> i64 {
+        self.edge_liveness_secs
     }
 
     /// The engine this store runs on.
