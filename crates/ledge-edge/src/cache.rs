@@ -191,9 +191,26 @@ async fn into_origin_response(
     };
     Ok(OriginResponse {
         status: parts.status,
-        headers: parts.headers,
+        headers: detach(parts.headers),
         body: Body::Full(bytes),
     })
+}
+
+/// Copies header values out of the connection's read buffer: hyper's values are slices of it,
+/// and a stored entry would otherwise keep the whole buffer alive (kilobytes per object).
+fn detach(headers: http::HeaderMap) -> http::HeaderMap {
+    let mut out = http::HeaderMap::with_capacity(headers.len());
+    let mut last = None;
+    for (name, value) in headers {
+        if let Some(n) = name {
+            last = Some(n);
+        }
+        if let Some(n) = &last {
+            let v = HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value);
+            out.append(n.clone(), v);
+        }
+    }
+    out
 }
 
 fn body_error(e: crate::body::BoxError) -> EdgeError {
