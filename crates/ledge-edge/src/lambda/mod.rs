@@ -230,7 +230,7 @@ impl LambdaTriggers {
         tracing::info!(distribution = %ctx.distribution.id, %arn, %reason, "Lambda@Edge validation error");
         self.write_log(
             format!("/aws/cloudfront/LambdaEdge/{}", ctx.distribution.id),
-            &self.inner.identity.pop.to_str().unwrap_or("edge").to_string(),
+            self.inner.identity.pop.to_str().unwrap_or("edge"),
             format!(
                 "ERROR Validation error: {reason} CloudFront request id: {cf_id} Lambda request id: {lambda_id} Function: {arn}"
             ),
@@ -480,7 +480,7 @@ fn failure_kind(v: &HeaderValue) -> Option<ErrorKind> {
 }
 
 /// The compiled behavior a trigger context's behavior belongs to.
-fn compiled<'a>(ctx: &'a TriggerCtx) -> Option<&'a CompiledBehavior> {
+fn compiled(ctx: &TriggerCtx) -> Option<&CompiledBehavior> {
     ctx.distribution
         .behaviors
         .iter()
