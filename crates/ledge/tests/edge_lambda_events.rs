@@ -1,0 +1,269 @@
+//! The event a function receives, field by field against lambda-edge.md §2, for all four
+//! event types; and versions switching atomically when a new snapshot names a new version.
+
+use std::collections::BTreeSet;
+
+use ledge_test::client::{self, Reply};
+use ledge_test::edge::Edge;
+use ledge_test::lambda::{self, Function};
+use ledge_test::origin::{Origin, Route};
+use ledge_test::snapshot;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ledge");
+
+/// Hands the event back: as the body of a generated response at request triggers, in an
+/// `x-event` header (hex) at response triggers.
+const DUMP_JS: &str = r#"
+exports.handler = async (event) => {
+  const cf = event.Records[0].cf;
+  const text = JSON.stringify(event);
+  if (cf.response) {
+    cf.response.headers['x-event'] = [{ value: Buffer.from(text).toString('hex') }];
+    return cf.response;
+  }
+  return { status: '200', headers: { 'content-type': [{ value: 'application/json' }] }, body: text };
+};
+"#;
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn event_of(r: &Reply) -> Value {
+    let text = if r.header("x-event").is_empty() {
+        r.text()
+    } else {
+        let hex = r.header("x-event").as_bytes();
+        let bytes: Vec<u8> = hex
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).expect("hex"), 16).expect("hex"))
+            .collect();
+        String::from_utf8(bytes).expect("utf-8")
+    };
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not an event: {e}: {text}"))
+}
+
+fn check_headers(h: &Value) {
+    for (name, entries) in h.as_object().expect("headers object") {
+        assert_eq!(name, &name.to_lowercase());
+        for entry in entries.as_array().expect("array of entries") {
+            assert_eq!(keys(entry), set(&["key", "value"]), "{name}");
+            assert!(entry["key"]
+                .as_str()
+                .expect("key")
+                .eq_ignore_ascii_case(name));
+            assert!(entry["value"].is_string());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_match_the_spec_for_all_four_types() {
+    let o = Origin::new()
+        .route("/obj", Route::ok("body").header("x-origin", "yes"))
+        .run()
+        .await;
+    let f = Function::node("dump", DUMP_JS);
+    let types = [
+        "viewer-request",
+        "origin-request",
+        "origin-response",
+        "viewer-response",
+    ];
+    let mut dists = Vec::new();
+    for (i, t) in types.iter().enumerate() {
+        let mut d =
+            snapshot::distribution(&format!("E{i}"), &format!("{t}.ledge.localhost"), o.port());
+        lambda::associate(&mut d, t, &f, false);
+        dists.push(d);
+    }
+    let mut b = Edge::builder(BIN).snapshot(lambda::snapshot(1, dists, &[&f]));
+    b = b.data_file(&f.package_path(), f.zip.clone());
+    let e = b.start();
+
+    for (i, t) in types.iter().enumerate() {
+        let host = format!("{t}.ledge.localhost");
+        let r = client::request(
+            e.http,
+            "GET",
+            &host,
+            "/obj?b=2&a=1",
+            &[("cookie", "session=1"), ("x-custom", "v")],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{t}: {}\n{}", r.text(), e.stderr());
+        let ev = event_of(&r);
+        assert_eq!(keys(&ev), set(&["Records"]));
+        let records = ev["Records"].as_array().expect("records");
+        assert_eq!(records.len(), 1);
+        assert_eq!(keys(&records[0]), set(&["cf"]));
+        let cf = &records[0]["cf"];
+        let response_event = t.ends_with("response");
+        let want_cf = if response_event {
+            set(&["config", "request", "response"])
+        } else {
+            set(&["config", "request"])
+        };
+        assert_eq!(keys(cf), want_cf, "{t}");
+        // config
+        let c = &cf["config"];
+        assert_eq!(
+            keys(c),
+            set(&[
+                "distributionDomainName",
+                "distributionId",
+                "eventType",
+                "requestId"
+            ])
+        );
+        assert_eq!(c["distributionDomainName"], json!(host));
+        assert_eq!(c["distributionId"], json!(format!("E{i}")));
+        assert_eq!(c["eventType"], json!(t));
+        let id = c["requestId"].as_str().expect("requestId");
+        assert_eq!(id.len(), 56);
+        assert_eq!(id, r.header("x-amz-cf-id"));
+        // request
+        let q = &cf["request"];
+        let at_origin = t.starts_with("origin");
+        let mut want = vec!["clientIp", "headers", "method", "querystring", "uri"];
+        if at_origin {
+            want.push("origin");
+        }
+        assert_eq!(keys(q), set(&want), "{t}");
+        assert_eq!(q["clientIp"], json!("127.0.0.1"));
+        assert_eq!(q["method"], json!("GET"));
+        assert_eq!(q["uri"], json!("/obj"));
+        check_headers(&q["headers"]);
+        let h = &q["headers"];
+        if at_origin {
+            // The request as it goes to the origin: CachingOptimized forwards no query string
+            // and no viewer cookie; CloudFront's own headers are there.
+            assert_eq!(q["querystring"], json!(""), "{t}");
+            assert!(h.get("cookie").is_none(), "{t}");
+            assert_eq!(h["user-agent"][0]["value"], json!("Amazon CloudFront"));
+            assert_eq!(h["x-forwarded-for"][0]["value"], json!("127.0.0.1"));
+            assert_eq!(h["x-forwarded-for"][0]["key"], json!("X-Forwarded-For"));
+            assert!(h["via"][0]["value"]
+                .as_str()
+                .expect("via")
+                .contains("(CloudFront)"));
+            assert_eq!(
+                h["host"][0]["value"],
+                json!(format!("127.0.0.1:{}", o.port()))
+            );
+            let origin = &q["origin"];
+            assert_eq!(keys(origin), set(&["custom"]));
+            assert_eq!(
+                keys(&origin["custom"]),
+                set(&[
+                    "customHeaders",
+                    "domainName",
+                    "keepaliveTimeout",
+                    "path",
+                    "port",
+                    "protocol",
+                    "readTimeout",
+                    "sslProtocols"
+                ])
+            );
+            assert_eq!(origin["custom"]["domainName"], json!("127.0.0.1"));
+            assert_eq!(origin["custom"]["port"], json!(o.port()));
+            assert_eq!(origin["custom"]["protocol"], json!("http"));
+        } else {
+            // The viewer's request as received.
+            assert_eq!(q["querystring"], json!("b=2&a=1"), "{t}");
+            assert_eq!(h["host"][0]["value"], json!(host));
+            assert_eq!(
+                h["cookie"][0],
+                json!({"key": "Cookie", "value": "session=1"})
+            );
+            assert_eq!(h["x-custom"][0], json!({"key": "X-Custom", "value": "v"}));
+            assert!(h.get("via").is_none());
+        }
+        // response
+        if response_event {
+            let p = &cf["response"];
+            assert_eq!(keys(p), set(&["headers", "status", "statusDescription"]));
+            assert_eq!(p["status"], json!("200"));
+            assert_eq!(p["statusDescription"], json!("OK"));
+            check_headers(&p["headers"]);
+            assert_eq!(p["headers"]["x-origin"][0]["value"], json!("yes"));
+            assert!(p["headers"].get("x-cache").is_none());
+        }
+    }
+}
+
+const VERSION_JS: &str = r#"
+exports.handler = async (event) => {
+  const r = event.Records[0].cf.response;
+  r.headers['x-version'] = [{ value: 'VERSION' }];
+  return r;
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_is_prewarmed_and_switched_atomically() {
+    let o = Origin::new().route("/a", Route::ok("a")).run().await;
+    let v1 = Function::node("ver", &VERSION_JS.replace("VERSION", "1"));
+    let v2 = Function::node("ver", &VERSION_JS.replace("VERSION", "2")).version(2);
+    let dist = |f: &Function| {
+        let mut d = snapshot::distribution("E1", "ver.ledge.localhost", o.port());
+        d["Config"]["DefaultCacheBehavior"]["CachePolicyId"] = snapshot::CACHING_DISABLED.into();
+        lambda::associate(&mut d, "viewer-response", f, false);
+        d
+    };
+    let e = Edge::builder(BIN)
+        .snapshot(lambda::snapshot(1, vec![dist(&v1)], &[&v1]))
+        .data_file(&v1.package_path(), v1.zip.clone())
+        .start();
+    let r = client::get(e.http, "ver.ledge.localhost", "/a").await;
+    assert_eq!(r.header("x-version"), "1", "{}", e.stderr());
+
+    // Publish version 2: its package goes to the data directory, then the snapshot.
+    let data = e.dir.path().join("data");
+    std::fs::write(data.join(v2.package_path()), &v2.zip).expect("package");
+    e.write_snapshot(&lambda::snapshot(2, vec![dist(&v2)], &[&v2]));
+    let mut seen_two = false;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        let r = client::get(e.http, "ver.ledge.localhost", "/a").await;
+        assert_eq!(r.status, 200, "{}", e.stderr());
+        match r.header("x-version") {
+            "1" => assert!(!seen_two, "version 1 after version 2"),
+            "2" => {
+                seen_two = true;
+                break;
+            }
+            other => panic!("unexpected version {other:?}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(seen_two, "version 2 never served:\n{}", e.stderr());
+    for _ in 0..5 {
+        let r = client::get(e.http, "ver.ledge.localhost", "/a").await;
+        assert_eq!(r.header("x-version"), "2");
+    }
+    // Version 2 was started before the swap: its first invocation was warm (no
+    // `Init Duration` in a REPORT line).
+    let log = v2.log_file(&data);
+    ledge_test::assert_eventually!(std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("REPORT RequestId"));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let first_report = text
+        .lines()
+        .find(|l| l.contains("REPORT RequestId"))
+        .unwrap_or_default();
+    assert!(
+        !first_report.contains("Init Duration"),
+        "cold start after the swap: {first_report}"
+    );
+}
