@@ -117,7 +117,7 @@ async fn ttl_edge_cases() {
         )
         .route(
             "/short",
-            Route::ok("s").header("cache-control", "max-age=1"),
+            Route::ok("s").header("cache-control", "max-age=2"),
         )
         .route("/plain", Route::ok("d"))
         .route(
@@ -162,9 +162,9 @@ async fn ttl_edge_cases() {
     assert_eq!(o.hits("/forbidden"), 2, "403 without max-age is not cached");
     let r = get(&e, "/missing").await;
     assert_eq!((r.status, r.x_cache()), (404, "Error from cloudfront"));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     get(&e, "/short").await;
-    assert_eq!(o.hits("/short"), 2, "expired after max-age=1");
+    assert_eq!(o.hits("/short"), 2, "expired after max-age=2");
 
     // MinTTL above the origin's max-age wins.
     let mut d = snapshot::distribution("E1", H, o.port());
@@ -172,7 +172,7 @@ async fn ttl_edge_cases() {
     d["Config"]["Comment"] = json!("min ttl");
     e.write_snapshot(&snapshot::with(2, vec![d]));
     e.sighup();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    ledge_test::assert_eventually!(e.stderr().contains("config snapshot installed"));
     let before = o.hits("/maxage0");
     get(&e, "/maxage0").await;
     get(&e, "/maxage0").await;
@@ -185,7 +185,7 @@ async fn conditional_requests_revalidation_and_ranges() {
         .route(
             "/v",
             Route::ok("0123456789")
-                .header("cache-control", "max-age=1")
+                .header("cache-control", "max-age=3")
                 .header("etag", "\"v1\"")
                 .header("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
         )
@@ -212,7 +212,7 @@ async fn conditional_requests_revalidation_and_ranges() {
             .header("cache-control", "max-age=60")
             .header("etag", "\"v1\""),
     );
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let r = get(&e, "/v").await;
     assert_eq!((r.status, r.x_cache()), (200, "RefreshHit from cloudfront"));
     assert_eq!(r.text(), "0123456789");
