@@ -42,6 +42,8 @@ pub struct Route {
     fail_mid_body: bool,
     chunked: bool,
     echo: bool,
+    /// When above zero, `delay` applies only to the first this-many requests.
+    delay_first: usize,
 }
 
 /// One request as the origin received it.
@@ -107,6 +109,7 @@ impl Route {
             fail_mid_body: false,
             chunked: false,
             echo: false,
+            delay_first: 0,
         }
     }
 
@@ -119,6 +122,13 @@ impl Route {
     /// Waits this long before sending the response head.
     pub fn delay(mut self, d: Duration) -> Self {
         self.delay = d;
+        self
+    }
+
+    /// Waits `d` before the head, for the first `n` requests only.
+    pub fn delay_first(mut self, n: usize, d: Duration) -> Self {
+        self.delay = d;
+        self.delay_first = n;
         self
     }
 
@@ -221,9 +231,13 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let path = parts.uri.path().to_string();
-    let route = {
+    let (route, hit) = {
         let mut s = state.lock().expect("origin state");
-        *s.hits.entry(path.clone()).or_default() += 1;
+        let hit = {
+            let h = s.hits.entry(path.clone()).or_default();
+            *h += 1;
+            *h
+        };
         s.seen.entry(path.clone()).or_default().push(Seen {
             method: parts.method.to_string(),
             uri: parts
@@ -233,10 +247,10 @@ async fn handle(
             headers: parts.headers.clone(),
             body: body.clone(),
         });
-        s.routes.get(&path).cloned()
+        (s.routes.get(&path).cloned(), hit)
     };
     let route = route.unwrap_or_else(|| Route::status(404, "not found"));
-    if !route.delay.is_zero() {
+    if !route.delay.is_zero() && (route.delay_first == 0 || hit <= route.delay_first) {
         tokio::time::sleep(route.delay).await;
     }
     let payload = if route.echo { body } else { route.body.clone() };

@@ -153,3 +153,33 @@ fn refuses_to_start_on_an_invalid_snapshot() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid config snapshot"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_timeouts_retry_get_but_not_post() {
+    let o = Origin::new()
+        .route(
+            "/flaky",
+            Route::ok("second try").delay_first(1, std::time::Duration::from_secs(3)),
+        )
+        .route(
+            "/post",
+            Route::ok("late").delay_first(1, std::time::Duration::from_secs(3)),
+        )
+        .run()
+        .await;
+    let mut d = snapshot::distribution("E1", H, o.port());
+    d["Config"]["Origins"][0]["ConnectionAttempts"] = json!(2);
+    d["Config"]["Origins"][0]["CustomOriginConfig"]["OriginReadTimeout"] = json!(1);
+    d["Config"]["DefaultCacheBehavior"]["CachePolicyId"] = json!(CACHING_DISABLED);
+    let e = Edge::builder(BIN)
+        .snapshot(snapshot::with(1, vec![d]))
+        .start();
+    let started = std::time::Instant::now();
+    let r = client::get(e.http, H, "/flaky").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "second try"));
+    assert_eq!(o.hits("/flaky"), 2, "GET retried after the read timeout");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let r = client::request(e.http, "POST", H, "/post", &[], "x").await;
+    assert_eq!(r.status, 504, "POST is not retried once sent");
+    assert_eq!(o.hits("/post"), 1);
+}
