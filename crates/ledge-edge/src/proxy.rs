@@ -65,8 +65,19 @@ pub(crate) async fn send(
 
     let mut headers = HeaderMap::with_capacity(parts.headers.len() + 8);
     rules.copy_headers(&parts.method, &parts.headers, &mut headers);
-    let host = match parts.headers.get(header::HOST) {
-        Some(h) if rules.forwards_host() => h.clone(),
+    if parts.version <= http::Version::HTTP_10 {
+        // §3.3: HTTP/1.0 viewers get no Accept-Encoding handling.
+        headers.remove(header::ACCEPT_ENCODING);
+    }
+    // HTTP/2 viewers carry the host in `:authority`.
+    let viewer_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let host = match viewer_host {
+        Some(h) if rules.forwards_host() => h,
         _ if https => origin.host_https.clone(),
         _ => origin.host_http.clone(),
     };
