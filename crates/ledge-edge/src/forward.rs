@@ -380,6 +380,44 @@ mod tests {
     }
 
     #[test]
+    fn legacy_mode_drops_accept_and_authorization_on_reads() {
+        let b: CacheBehavior = serde_json::from_str(
+            r#"{"TargetOriginId": "o", "ForwardedValues": {"Headers": ["X-Key"],
+                "Cookies": {"Forward": "whitelist", "WhitelistedNames": ["b", "a"]}}}"#,
+        )
+        .unwrap();
+        let rules = ForwardRules::new(&b, None, None);
+        let mut viewer = HeaderMap::new();
+        for (n, v) in [
+            ("accept", "x"),
+            ("referer", "r"),
+            ("authorization", "secret"),
+            ("x-key", "k"),
+            ("x-custom", "c"),
+            ("content-type", "t"),
+            ("connection", "close"),
+            ("cookie", "c=3; b=2; a=1"),
+        ] {
+            viewer.insert(
+                http::HeaderName::from_static(n),
+                HeaderValue::from_static(v),
+            );
+        }
+        let mut out = HeaderMap::new();
+        rules.copy_headers(&http::Method::GET, &viewer, &mut out);
+        for gone in ["accept", "referer", "authorization", "connection"] {
+            assert!(!out.contains_key(gone), "{gone}");
+        }
+        for kept in ["x-key", "x-custom", "content-type"] {
+            assert!(out.contains_key(kept), "{kept}");
+        }
+        assert_eq!(out.get("cookie").unwrap(), "a=1; b=2", "sorted by name");
+        let mut out = HeaderMap::new();
+        rules.copy_headers(&http::Method::POST, &viewer, &mut out);
+        assert!(out.contains_key("authorization"), "forwarded on writes");
+    }
+
+    #[test]
     fn query_keeps_order_of_chosen_parameters() {
         let mut rules = ForwardRules {
             headers: NameRule::None,

@@ -506,4 +506,28 @@ mod tests {
         assert_eq!(strip_port("a.test:x"), None);
         assert_eq!(strip_port("a.test:"), None);
     }
+
+    #[test]
+    fn viewer_host_is_lower_cased_without_port_and_checked() {
+        let host = |h: &str, v: Version| {
+            let mut headers = HeaderMap::new();
+            if !h.is_empty() {
+                headers.insert(header::HOST, HeaderValue::from_str(h).unwrap());
+            }
+            let uri: http::Uri = "/x".parse().unwrap();
+            viewer_host(&uri, &headers, v).map(|c| c.into_owned()).ok()
+        };
+        assert_eq!(
+            host("A.Test:8080", Version::HTTP_11).as_deref(),
+            Some("a.test")
+        );
+        assert_eq!(host("a.test", Version::HTTP_11).as_deref(), Some("a.test"));
+        assert_eq!(host("bad host", Version::HTTP_11), None);
+        assert_eq!(host("a/b", Version::HTTP_11), None);
+        assert_eq!(host("", Version::HTTP_11), None);
+        let uri: http::Uri = "https://H2.Test:443/x".parse().unwrap();
+        let none = HeaderMap::new();
+        let got = viewer_host(&uri, &none, Version::HTTP_2).unwrap();
+        assert_eq!(got, "h2.test");
+    }
 }
