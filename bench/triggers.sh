@@ -88,10 +88,13 @@ run() { # name → "req/s p50_us p99_us"
 import re, sys
 t = open(sys.argv[1]).read()
 def us(v):
-    n, u = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    if not m:
+        sys.exit("cannot parse wrk output:\n" + t)
+    n, u = m.groups()
     return float(n) * {"us": 1, "ms": 1e3, "s": 1e6}[u]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-p50 = us(re.search(r"50%\s+(\S+)", t).group(1)); p99 = us(re.search(r"99%\s+(\S+)", t).group(1))
+p50 = us(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1)); p99 = us(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
 errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 print(f"{rps:.0f} {p50:.0f} {p99:.0f} {errs.group(1) if errs else 0}")
 PY

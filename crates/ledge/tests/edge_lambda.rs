@@ -314,3 +314,35 @@ async fn post_body_with_include_body() {
     assert_eq!(seen.body, "name=Ada&topic=edge&added=1");
     ledge_test::assert_eventually!(log_text(&e, &f).contains("form: name=Ada&topic=edge"));
 }
+
+const TRUNCATED_PY: &str = r#"
+import base64
+def handler(event, context):
+    request = event['Records'][0]['cf']['request']
+    body = request['body']
+    seen = len(base64.b64decode(body['data']))
+    request['headers']['x-seen'] = [{'key': 'X-Seen', 'value': '%d %s' % (seen, body['inputTruncated'])}]
+    return request
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_body_is_truncated_for_the_function_and_sent_whole() {
+    let o = Origin::new()
+        .route("/up", Route::ok("ok").echo())
+        .run()
+        .await;
+    let f = Function::python("truncated", TRUNCATED_PY);
+    let mut d = snapshot::distribution("E1", "up.ledge.localhost", o.port());
+    d["Config"]["DefaultCacheBehavior"]["CachePolicyId"] = snapshot::CACHING_DISABLED.into();
+    // AllViewer: the header the function adds reaches the origin.
+    d["Config"]["DefaultCacheBehavior"]["OriginRequestPolicyId"] =
+        "216adef6-5c7f-47e4-b989-5492eafa07d3".into();
+    lambda::associate(&mut d, "viewer-request", &f, true);
+    let e = start(vec![d], &[&f]);
+    let body = vec![b'x'; 100_000];
+    let r = client::request(e.http, "PUT", "up.ledge.localhost", "/up", &[], body).await;
+    assert_eq!(r.status, 200, "{}", e.stderr());
+    let seen = o.last("/up").expect("origin saw the PUT");
+    assert_eq!(seen.body.len(), 100_000);
+    assert_eq!(seen.headers["x-seen"], "40960 True");
+}
