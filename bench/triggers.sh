@@ -16,10 +16,11 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
 for tool in nginx wrk node python3; do command -v $tool >/dev/null || { echo "install $tool first" >&2; exit 1; }; done
 
-cargo build --release -q -p ledge
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p ledge
 work=$(mktemp -d)
+chmod 755 "$work" # function workers run as unprivileged users: the data dir must be reachable
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
