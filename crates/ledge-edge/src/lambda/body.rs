@@ -101,12 +101,14 @@ impl Body for Prefixed {
     }
 
     fn size_hint(&self) -> SizeHint {
-        let mut h = self.rest.size_hint();
+        let rest = self.rest.size_hint();
         let n = self.prefix.as_ref().map_or(0, |p| p.len() as u64);
-        h.set_lower(h.lower() + n);
-        if let Some(u) = h.upper() {
+        // Upper first: `set_lower` panics on a lower bound above the current upper one.
+        let mut h = SizeHint::new();
+        if let Some(u) = rest.upper() {
             h.set_upper(u + n);
         }
+        h.set_lower(rest.lower() + n);
         h
     }
 }
