@@ -40,6 +40,10 @@ pub(crate) struct ControlArgs {
     /// [default: ledge.localhost].
     #[arg(long, env = "LEDGE_EDGE_DOMAIN")]
     edge_domain: Option<String>,
+    /// Seconds without a heartbeat after which an edge counts as offline (and no longer holds
+    /// distributions InProgress) [default: 60].
+    #[arg(long, env = "LEDGE_EDGE_HEARTBEAT_TIMEOUT")]
+    edge_heartbeat_timeout: Option<u64>,
     /// A file with any of these settings (JSON, or TOML `key = value` lines).
     #[arg(long, env = "LEDGE_CONFIG")]
     config: Option<PathBuf>,
@@ -92,6 +96,49 @@ fn file_values(path: Option<&Path>) -> anyhow::Result<HashMap<String, String>> {
 
 /// Runs the control plane until interrupted.
 pub(crate) async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
+    let started = start(args).await?;
+    started.serve(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A control plane bound to its address and announced, not serving yet.
+pub(crate) struct Started {
+    /// The opened control plane.
+    pub(crate) control: ControlPlane,
+    /// The config feed edges follow.
+    pub(crate) feed: ledge_control::feed::Feed,
+    /// The bound API listener.
+    pub(crate) listener: tokio::net::TcpListener,
+    /// Its address.
+    pub(crate) addr: SocketAddr,
+    /// The data directory in effect.
+    pub(crate) data_dir: PathBuf,
+    /// Domain of distributions' generated names.
+    pub(crate) edge_domain: String,
+}
+
+impl Started {
+    /// Serves the API and the feed until `shutdown` resolves.
+    pub(crate) async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let api = ledge_control::router(self.control.state()).layer(
+            axum::middleware::from_fn_with_state(
+                self.feed.clone(),
+                ledge_control::feed::poke_after_writes,
+            ),
+        );
+        axum::serve(self.listener, self.feed.routes().merge(api))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("API server failed")
+    }
+}
+
+/// Opens the control plane, binds its listener and prints the address (`ledge control` and
+/// `ledge serve`).
+pub(crate) async fn start(args: ControlArgs) -> anyhow::Result<Started> {
     let from_env = match (args.access_key_id, args.secret_access_key) {
         (Some(access_key_id), Some(secret_access_key)) => Some(Credentials {
             access_key_id,
@@ -119,13 +166,34 @@ pub(crate) async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
         region: pick(args.region, "region").unwrap_or(defaults.region.clone()),
         account_id: pick(args.account_id, "account_id").unwrap_or(defaults.account_id.clone()),
         edge_domain: pick(args.edge_domain, "edge_domain").unwrap_or(defaults.edge_domain.clone()),
+        edge_heartbeat_timeout: match pick(
+            args.edge_heartbeat_timeout.map(|s| s.to_string()),
+            "edge_heartbeat_timeout",
+        ) {
+            Some(s) => std::time::Duration::from_secs(
+                s.parse()
+                    .context("--edge-heartbeat-timeout: expected seconds")?,
+            ),
+            None => defaults.edge_heartbeat_timeout,
+        },
         ..defaults
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let loaded = credentials::load_or_create(&config.data_dir, from_env)?;
+    let data_dir = config.data_dir.clone();
+    let edge_domain = config.edge_domain.clone();
     let control = ControlPlane::open(config, loaded.credentials).await?;
     tokio::spawn(control.clone().run_sweeper());
+    let state = control.state();
+    let feed = ledge_control::feed::Feed::open(
+        state.store().clone(),
+        state.blobs().clone(),
+        ledge_control::feed::FeedConfig::default(),
+    )
+    .await
+    .context("cannot build the config feed")?;
+    tokio::spawn(feed.clone().run());
 
     let listener = tokio::net::TcpListener::bind(api_listen)
         .await
@@ -146,15 +214,18 @@ pub(crate) async fn run(args: ControlArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "ledge: api listening on http://{addr}")?;
         out.flush()?;
     }
-    axum::serve(listener, ledge_control::router(control.state()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("API server failed")?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Started {
+        control,
+        feed,
+        listener,
+        addr,
+        data_dir,
+        edge_domain,
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -26,6 +26,12 @@ pub(crate) struct EdgeArgs {
     /// Serve the config snapshot in this JSON file; reloaded on SIGHUP and when it changes.
     #[arg(long, env = "LEDGE_CONFIG_FILE")]
     config_file: Option<PathBuf>,
+    /// Follow the control plane at this URL (`http://host:port`) instead of a file.
+    #[arg(long, env = "LEDGE_CONTROL_URL", conflicts_with = "config_file")]
+    control_url: Option<String>,
+    /// Edge token for --control-url (`ledge edge-token create`).
+    #[arg(long, env = "LEDGE_EDGE_TOKEN", hide_env_values = true)]
+    edge_token: Option<String>,
     /// Directory for the edge's state [default: ./ledge-data].
     #[arg(long, env = "LEDGE_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -76,7 +82,7 @@ pub(crate) struct EdgeArgs {
 /// The settings of one edge, after flags, environment and file were merged.
 #[derive(Debug)]
 struct EdgeConfig {
-    config_file: PathBuf,
+    source: Source,
     data_dir: PathBuf,
     edge_listen: SocketAddr,
     edge_tls_listen: Option<SocketAddr>,
@@ -90,6 +96,15 @@ struct EdgeConfig {
     origin_ca: Vec<PathBuf>,
     header_read_timeout: Duration,
     edge_threads: usize,
+}
+
+/// Where the edge's config snapshots come from.
+#[derive(Debug)]
+enum Source {
+    /// A snapshot file, followed for changes.
+    File(PathBuf),
+    /// The control plane's feed: URL and edge token.
+    Feed(String, String),
 }
 
 /// Values from `--config FILE`, keyed by flag name with `_` for `-`.
@@ -167,10 +182,16 @@ impl EdgeConfig {
         if tls_cert.len() != tls_key.len() {
             anyhow::bail!("--tls-cert and --tls-key must be given the same number of times");
         }
-        let config_file = match a.config_file.or(f.parse("config_file")?) {
-            Some(p) => p,
-            None => anyhow::bail!(
-                "ledge edge needs --config-file FILE (a config snapshot; see docs/config-snapshot.md)"
+        let control_url = a.control_url.or(f.string("control_url"));
+        let source = match (a.config_file.or(f.parse("config_file")?), control_url) {
+            (Some(p), None) => Source::File(p),
+            (None, Some(url)) => match a.edge_token.or(f.string("edge_token")) {
+                Some(token) => Source::Feed(url, token),
+                None => anyhow::bail!("--control-url needs --edge-token (ledge edge-token create)"),
+            },
+            (Some(_), Some(_)) => anyhow::bail!("give --config-file or --control-url, not both"),
+            (None, None) => anyhow::bail!(
+                "ledge edge needs --control-url URL --edge-token TOKEN, or --config-file FILE (a config snapshot; see docs/config-snapshot.md)"
             ),
         };
         let edge_tls_listen = a.edge_tls_listen.or(f.parse("edge_tls_listen")?);
@@ -182,7 +203,7 @@ impl EdgeConfig {
             .or(f.parse("data_dir")?)
             .unwrap_or_else(|| PathBuf::from("./ledge-data"));
         Ok(Self {
-            config_file,
+            source,
             data_dir,
             edge_listen: match a.edge_listen.or(f.parse("edge_listen")?) {
                 Some(s) => s,
@@ -224,8 +245,12 @@ impl EdgeConfig {
 /// Runs `ledge edge`.
 pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     let cfg = EdgeConfig::from_args(args)?;
-    let snapshot = reload::read_snapshot(&cfg.config_file)
-        .with_context(|| format!("cannot serve {}", cfg.config_file.display()))?;
+    let snapshot = match &cfg.source {
+        Source::File(path) => reload::read_snapshot(path)
+            .with_context(|| format!("cannot serve {}", path.display()))?,
+        // Last known good first: the control plane may be down.
+        Source::Feed(..) => ledge_edge::feed::last_known_good(&cfg.data_dir).unwrap_or_default(),
+    };
     let clients = OriginClients::new(&cfg.origin_ca)?;
     let identity = EdgeIdentity::new(&cfg.pop, &cfg.edge_domain)?;
     // Lambda@Edge: packages in <data-dir>/packages/<sha256>.zip, logs in <data-dir>/logs.
@@ -253,6 +278,7 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     let threads = cfg.edge_threads;
     let http = server::bind_reuseport(cfg.edge_listen, threads)
         .with_context(|| format!("cannot listen on {}", cfg.edge_listen))?;
+    let http_addr = local_addr(&http)?;
     let https = match cfg.edge_tls_listen {
         Some(addr) => {
             let tls = tls::server_config(&cfg.tls_pairs)?;
@@ -291,17 +317,28 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         })?;
     }
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(reload::follow_file_with(
-        cfg.config_file.clone(),
-        edge,
-        Duration::from_secs(1),
-        triggers,
-    ));
-    tracing::info!(
-        version = "ready",
-        "edge serving {}",
-        cfg.config_file.display()
-    );
+    match &cfg.source {
+        Source::File(path) => {
+            tasks.spawn(reload::follow_file_with(
+                path.clone(),
+                edge,
+                Duration::from_secs(1),
+                triggers,
+            ));
+            tracing::info!(version = "ready", "edge serving {}", path.display());
+        }
+        Source::Feed(url, token) => {
+            let settings = ledge_edge::feed::FeedSettings::new(
+                url,
+                token,
+                &cfg.pop,
+                &http_addr.to_string(),
+                &cfg.data_dir,
+            );
+            tasks.spawn(ledge_edge::feed::follow(settings, edge, triggers));
+            tracing::info!("edge following {url}");
+        }
+    }
     wait_for_shutdown().await;
     tasks.abort_all();
     Ok(ExitCode::SUCCESS)

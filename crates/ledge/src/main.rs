@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand};
 
 mod control;
 mod edge;
+mod edge_token;
 mod event;
 mod invoke;
+mod serve;
 
 /// A self-hosted edge platform: CloudFront and Lambda@Edge on your own machines.
 #[derive(Debug, Parser)]
@@ -22,10 +24,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the control plane and one edge in one process (no flags needed).
+    Serve(serve::ServeArgs),
     /// Run the control plane alone: the AWS-compatible Lambda API.
     Control(control::ControlArgs),
     /// Run an edge node: a caching reverse proxy serving a config snapshot.
     Edge(edge::EdgeArgs),
+    /// Manage the tokens edges authenticate with.
+    EdgeToken(edge_token::EdgeTokenArgs),
+    /// List the edges the control plane knows.
+    Edges(edge_token::EdgesArgs),
     /// Run a function locally, as Lambda would, and print its result and logs.
     Invoke(invoke::InvokeArgs),
     /// Print a sample CloudFront event of one type, to feed `ledge invoke`.
@@ -61,7 +69,10 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Serve(args) => serve::run(args).await,
             Command::Control(args) => control::run(args).await,
+            Command::EdgeToken(args) => edge_token::run(args).await,
+            Command::Edges(args) => edge_token::run_edges(args).await,
             Command::Edge(args) => edge::run(args).await,
             Command::Invoke(args) => invoke::run(args).await,
             Command::Event(args) => event::run(args).await,
