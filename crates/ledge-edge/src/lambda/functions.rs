@@ -282,3 +282,46 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// Raw runtime round trip of a warm no-op Node.js function (run by hand:
+    /// `cargo test -p ledge-edge --release -- --ignored warm_invoke_cost --nocapture`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs node; a measurement, not a check"]
+    async fn warm_invoke_cost() {
+        let dir = tempfile_dir();
+        let runtime = Runtime::new(ledge_runtime::RuntimeConfig::new(dir.join("rt"))).expect("rt");
+        let src = dir.join("src");
+        std::fs::create_dir_all(&src).expect("src");
+        std::fs::write(
+            src.join("index.js"),
+            "exports.handler = async (e) => e.Records[0].cf.request;",
+        )
+        .expect("write");
+        let spec = FunctionSpec::new("t", "nodejs20.x", "index.handler", PackageRef::Dir(src));
+        let h = runtime.load(spec).await.expect("load");
+        h.prewarm(1).await.expect("prewarm");
+        let event = br#"{"Records":[{"cf":{"config":{},"request":{"uri":"/","headers":{}}}}]}"#;
+        for _ in 0..200 {
+            h.invoke(event).await.expect("invoke");
+        }
+        let n = 2000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            h.invoke(event).await.expect("invoke");
+        }
+        eprintln!("warm invoke: {:?} per call", t.elapsed() / n);
+        drop(h);
+        drop(runtime);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ledge-timing-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("dir");
+        d
+    }
+}
