@@ -346,3 +346,24 @@ async fn huge_body_is_truncated_for_the_function_and_sent_whole() {
     assert_eq!(seen.body.len(), 100_000);
     assert_eq!(seen.headers["x-seen"], "40960 True");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_request_generated_page_is_cached() {
+    let o = Origin::new()
+        .route("/page", Route::ok("origin"))
+        .run()
+        .await;
+    let f = Function::python("static-oreq", STATIC_PY);
+    let mut d = snapshot::distribution("E1", "gen.ledge.localhost", o.port());
+    lambda::associate(&mut d, "origin-request", &f, false);
+    let e = start(vec![d], &[&f]);
+    let r = get(&e, "gen.ledge.localhost", "/page", &[]).await;
+    assert_eq!(r.status, 200, "{}", e.stderr());
+    assert_eq!(r.text(), "<h1>static from python</h1>");
+    let r = get(&e, "gen.ledge.localhost", "/page", &[]).await;
+    assert_eq!(r.text(), "<h1>static from python</h1>");
+    assert_eq!(r.x_cache(), "Hit from cloudfront");
+    assert_eq!(o.hits("/page"), 0);
+    ledge_test::assert_eventually!(log_text(&e, &f).contains("REPORT RequestId"));
+    assert_eq!(log_text(&e, &f).matches("REPORT RequestId").count(), 1);
+}
