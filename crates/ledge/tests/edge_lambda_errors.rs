@@ -196,3 +196,33 @@ async fn origin_response_failures_are_not_cached() {
     assert_eq!((r.status, r.x_cache()), (200, "Hit from cloudfront"));
     assert_eq!(o.hits("/a"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_invocations_get_lambda_limit_exceeded() {
+    let o = Origin::new().route("/a", Route::ok("fine")).run().await;
+    let f = Function::node(
+        "slow",
+        "exports.handler = (e) => new Promise((ok) => setTimeout(() => ok(e.Records[0].cf.request), 800));",
+    );
+    let mut d = snapshot::distribution("E1", "slow.ledge.localhost", o.port());
+    d["Config"]["DefaultCacheBehavior"]["CachePolicyId"] = snapshot::CACHING_DISABLED.into();
+    lambda::associate(&mut d, "viewer-request", &f, false);
+    let e = Edge::builder(BIN)
+        .snapshot(lambda::snapshot(1, vec![d], &[&f]))
+        .data_file(&f.package_path(), f.zip.clone())
+        .env("LEDGE_LAMBDA_CONCURRENCY", "1")
+        .env("LEDGE_LAMBDA_QUEUE", "0")
+        .start();
+    let addr = e.http;
+    let first = tokio::spawn(async move { client::get(addr, "slow.ledge.localhost", "/a").await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = get(&e, "slow.ledge.localhost").await;
+    assert_eq!(
+        (r.status, r.x_cache()),
+        (503, "LambdaLimitExceeded from cloudfront"),
+        "{}",
+        e.stderr()
+    );
+    let r = first.await.expect("first request");
+    assert_eq!(r.status, 200);
+}

@@ -79,13 +79,23 @@ pub struct LambdaSettings {
     pub prewarm: usize,
     /// Interpreters by runtime identifier (default `node` / `python3` on `PATH`).
     pub interpreters: HashMap<String, std::path::PathBuf>,
+    /// Concurrent invocations per version (the runtime's default when `None`); more are
+    /// queued, and beyond the queue throttled (503 `LambdaLimitExceeded`).
+    pub version_concurrency: Option<usize>,
+    /// Invocations per version that may wait for a worker (the runtime's default when `None`).
+    pub version_queue: Option<usize>,
 }
 
 impl Default for LambdaSettings {
+    /// Defaults, overridden by the environment variables `LEDGE_LAMBDA_PREWARM`,
+    /// `LEDGE_LAMBDA_CONCURRENCY` and `LEDGE_LAMBDA_QUEUE` when set to a number.
     fn default() -> Self {
+        let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
         Self {
-            prewarm: 1,
+            prewarm: env("LEDGE_LAMBDA_PREWARM").unwrap_or(1),
             interpreters: HashMap::new(),
+            version_concurrency: env("LEDGE_LAMBDA_CONCURRENCY"),
+            version_queue: env("LEDGE_LAMBDA_QUEUE"),
         }
     }
 }
@@ -107,6 +117,12 @@ impl LambdaTriggers {
         let mut config = RuntimeConfig::new(data_dir.join("runtime"));
         config.log_sink = Some(logs.clone());
         config.interpreters = settings.interpreters;
+        if let Some(n) = settings.version_concurrency {
+            config.version_concurrency = n.max(1);
+        }
+        if let Some(n) = settings.version_queue {
+            config.version_queue = n;
+        }
         let runtime = Runtime::new(config)?;
         Ok(Self {
             inner: Arc::new(Inner {
