@@ -68,10 +68,12 @@ impl Checker {
         c
     }
 
+    /// Changes the edges checked; returns once a round in flight (on the old list) is over.
     fn set(&self, targets: &[SocketAddr]) {
         if let Ok(mut t) = self.targets.lock() {
             *t = targets.to_vec();
         }
+        std::thread::sleep(Duration::from_millis(300));
     }
 
     fn assert_clean(&self) {
@@ -295,6 +297,44 @@ async fn fleet_of_three_edges_follows_and_survives_faults() {
     wait_until(HOST_WAIT, "Deployed after v1", || {
         status(&api, &id) == "Deployed"
     });
+    // An invalidation turns Completed once every edge acked it.
+    let inv = aws_ok(
+        &api,
+        &[
+            "cloudfront",
+            "create-invalidation",
+            "--distribution-id",
+            &id,
+            "--paths",
+            "/index.html",
+        ],
+    );
+    let inv_id = inv["Invalidation"]["Id"]
+        .as_str()
+        .expect("inv id")
+        .to_owned();
+    wait_until(HOST_WAIT, "invalidation Completed", || {
+        aws_ok(
+            &api,
+            &[
+                "cloudfront",
+                "get-invalidation",
+                "--distribution-id",
+                &id,
+                "--id",
+                &inv_id,
+            ],
+        )["Invalidation"]["Status"]
+            == "Completed"
+    });
+    // The JSON endpoint lists the same edges as `ledge edges --json`; it wants a token.
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let (code, body) = get_with(api_addr, "control", "/ledge/edges", &auth).expect("edges");
+    assert_eq!(code, 200, "{body}");
+    let listed: Vec<Value> = serde_json::from_str(&body).expect("edges JSON");
+    assert_eq!(listed.len(), 3, "{body}");
+    let (code, _) = get_with(api_addr, "control", "/ledge/edges", "").expect("edges");
+    assert_eq!(code, 401);
     let list = edges_json(&data);
     assert_eq!(list.len(), 3, "{list:#?}");
     for e in &list {
@@ -326,6 +366,24 @@ async fn fleet_of_three_edges_follows_and_survives_faults() {
     wait_body(&[addrs[0], addrs[2]], &host, "/fn", "v2");
     edges[1].restart();
     wait_body(&addrs[1..2], &host, "/fn", "v2");
+    // A damaged last-good file is refused on start; the edge fetches the config again.
+    checker.set(&[addrs[0], addrs[2]]);
+    edges[1].proc.kill();
+    std::fs::write(
+        edges[1].dir.join("last-good.json"),
+        b"{\"Version\": 1, garbage",
+    )
+    .expect("damage last-good");
+    edges[1].restart();
+    wait_body(&addrs[1..2], &host, "/fn", "v2");
+    assert!(
+        edges[1]
+            .proc
+            .log()
+            .contains("last known good snapshot refused"),
+        "{}",
+        edges[1].proc.log()
+    );
     checker.set(&addrs);
     // v1 has no association left: DeleteFunction on it succeeds at once, and the edges
     // dropped its package.

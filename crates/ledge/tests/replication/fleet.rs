@@ -272,11 +272,21 @@ pub(crate) fn answering(text: &str) -> String {
 
 /// `GET path` with `Host: host`; status and body (Connection: close).
 pub(crate) fn get(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<(u16, String)> {
+    get_with(addr, host, path, "")
+}
+
+/// [`get`] with extra header lines (each ending in `\r\n`).
+pub(crate) fn get_with(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &str,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
     )?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
