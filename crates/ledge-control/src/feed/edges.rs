@@ -148,7 +148,7 @@ pub async fn token_hashes(store: &Store) -> Result<Vec<(String, String)>, sqlx::
 
 /// Records contact from edge `pop` (registering it with applied version 0 when new).
 pub async fn heartbeat(
-    store: &Store,
+    conn: &mut sqlx::AnyConnection,
     pop: &str,
     address: Option<&str>,
     token: &str,
@@ -163,14 +163,14 @@ pub async fn heartbeat(
     .bind(now_secs())
     .bind(address)
     .bind(token)
-    .execute(store.pool())
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 /// Records what edge `pop` applied (`version`), or why it could not apply a newer one.
 pub async fn ack(
-    store: &Store,
+    conn: &mut sqlx::AnyConnection,
     pop: &str,
     address: Option<&str>,
     token: &str,
@@ -190,7 +190,7 @@ pub async fn ack(
     .bind(address)
     .bind(token)
     .bind(error)
-    .execute(store.pool())
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -21,6 +21,7 @@
 
 mod build;
 pub mod edges;
+mod record;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use tokio::sync::{watch, Notify};
 
 pub use build::{build_snapshot, BuildError};
 
+use self::record::{Contact, Recorder};
 use crate::blobs::BlobStore;
 use crate::store::Store;
 
@@ -85,6 +87,7 @@ struct Inner {
     /// Token hash → token name.
     tokens: watch::Sender<Arc<HashMap<String, String>>>,
     poke: Notify,
+    recorder: Recorder,
 }
 
 // === impl Feed ===
@@ -102,6 +105,7 @@ impl Feed {
         let (tokens, _) = watch::channel(Arc::new(HashMap::new()));
         let feed = Self {
             inner: Arc::new(Inner {
+                recorder: Recorder::start(store.clone()),
                 store,
                 blobs,
                 config,
@@ -228,7 +232,12 @@ async fn feed(
     let Some((hash, name)) = feed.authenticate(&headers) else {
         return unauthorized();
     };
-    if let Err(e) = edges::heartbeat(&feed.inner.store, &q.pop, q.address.as_deref(), &name).await {
+    let heartbeat = Contact::Heartbeat {
+        pop: q.pop.clone(),
+        address: q.address.clone(),
+        token: name,
+    };
+    if let Err(e) = feed.inner.recorder.record(heartbeat).await {
         return internal(e);
     }
     let mut published = feed.inner.published.subscribe();
@@ -307,16 +316,14 @@ async fn ack(State(feed): State<Feed>, headers: HeaderMap, Json(body): Json<AckB
     };
     let version = i64::try_from(body.version).unwrap_or(i64::MAX);
     let error = body.error.as_deref().map(|e| truncate(e, 1000));
-    match edges::ack(
-        &feed.inner.store,
-        &body.pop,
-        body.address.as_deref(),
-        &name,
+    let ack = Contact::Ack {
+        pop: body.pop,
+        address: body.address,
+        token: name,
         version,
-        error,
-    )
-    .await
-    {
+        error: error.map(str::to_owned),
+    };
+    match feed.inner.recorder.record(ack).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => internal(e),
     }
