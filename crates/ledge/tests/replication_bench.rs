@@ -21,6 +21,60 @@ use fleet::*;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// One request on a kept-alive connection (reconnecting when needed), as an edge's pooled
+/// client does; status, lower-cased head, body.
+async fn call_on(
+    conn: &mut Option<tokio::io::BufReader<tokio::net::TcpStream>>,
+    api: SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
+    use tokio::io::AsyncBufReadExt;
+    if conn.is_none() {
+        *conn = Some(tokio::io::BufReader::new(
+            tokio::net::TcpStream::connect(api).await?,
+        ));
+    }
+    let Some(c) = conn.as_mut() else {
+        return Err(std::io::Error::other("no connection"));
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: control\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let result = async {
+        c.get_mut().write_all(req.as_bytes()).await?;
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if c.read_line(&mut line).await? == 0 {
+                return Err(std::io::Error::other("closed"));
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line.to_ascii_lowercase());
+        }
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut buf = vec![0; len];
+        c.read_exact(&mut buf).await?;
+        let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        Ok((status, head, String::from_utf8_lossy(&buf).into_owned()))
+    }
+    .await;
+    if result.is_err() {
+        *conn = None;
+    }
+    result
+}
+
 /// One HTTP/1.1 request (Connection: close) with the edge token; status, headers, body.
 async fn call(
     api: SocketAddr,
@@ -235,9 +289,10 @@ async fn replication_benchmark() {
         let (tx, token) = (tx.clone(), token.clone());
         tasks.spawn(async move {
             let mut after = 0u64;
+            let mut conn = None;
             loop {
                 let path = format!("/ledge/feed?after={after}&pop=SIM{i}&address=sim");
-                match call(api_addr, &token, "GET", &path, "").await {
+                match call_on(&mut conn, api_addr, &token, "GET", &path, "").await {
                     Ok((200, head, _)) => {
                         let v = head
                             .lines()
@@ -246,7 +301,8 @@ async fn replication_benchmark() {
                             .unwrap_or(after + 1);
                         let got = Instant::now();
                         let ack = format!(r#"{{"Version":{v},"Pop":"SIM{i}","Address":"sim"}}"#);
-                        let _ = call(api_addr, &token, "POST", "/ledge/ack", &ack).await;
+                        let _ =
+                            call_on(&mut conn, api_addr, &token, "POST", "/ledge/ack", &ack).await;
                         after = v;
                         let _ = tx.send((i, v, got)).await;
                     }

@@ -4,7 +4,6 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::edges;
 use crate::store::Store;
 
 /// Most contacts waiting to be written; a full queue makes edges wait (backpressure).
@@ -72,33 +71,118 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// Writes a batch: the contacts of each edge merged (its last ack wins over heartbeats; every
+/// contact refreshes `last_seen`), then one multi-row upsert for the acks and one for the
+/// heartbeats, in one transaction.
 async fn write(store: &Store, batch: &[Job]) -> Result<(), sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
-    for (contact, _) in batch {
+    let mut acks: Vec<&Contact> = Vec::new();
+    let mut beats: Vec<&Contact> = Vec::new();
+    for (contact, _) in batch.iter().rev() {
+        let pop = contact.pop();
+        if acks.iter().chain(&beats).any(|c| c.pop() == pop) {
+            if matches!(contact, Contact::Ack { .. }) && !acks.iter().any(|c| c.pop() == pop) {
+                // A later heartbeat does not hide an earlier ack.
+                beats.retain(|c| c.pop() != pop);
+                acks.push(contact);
+            }
+            continue;
+        }
         match contact {
-            Contact::Heartbeat {
-                pop,
-                address,
-                token,
-            } => edges::heartbeat(&mut tx, pop, address.as_deref(), token).await?,
-            Contact::Ack {
+            Contact::Ack { .. } => acks.push(contact),
+            Contact::Heartbeat { .. } => beats.push(contact),
+        }
+    }
+    let now = chrono::Utc::now().timestamp();
+    let mut tx = store.pool().begin().await?;
+    for chunk in acks.chunks(ROWS_PER_STATEMENT) {
+        let rows = placeholders(chunk.len(), 6);
+        let sql = format!(
+            "INSERT INTO cf_edge_acks (edge_name, acked_version, last_seen, address, token_name, \
+             last_error) VALUES {rows} ON CONFLICT (edge_name) DO UPDATE SET \
+             acked_version = excluded.acked_version, last_seen = excluded.last_seen, \
+             address = COALESCE(excluded.address, cf_edge_acks.address), \
+             token_name = excluded.token_name, last_error = excluded.last_error"
+        );
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            if let Contact::Ack {
                 pop,
                 address,
                 token,
                 version,
                 error,
-            } => {
-                edges::ack(
-                    &mut tx,
-                    pop,
-                    address.as_deref(),
-                    token,
-                    *version,
-                    error.as_deref(),
-                )
-                .await?
+            } = c
+            {
+                q = q
+                    .bind(pop.as_str())
+                    .bind(*version)
+                    .bind(now)
+                    .bind(address.as_deref())
+                    .bind(token.as_str())
+                    .bind(error.as_deref());
             }
         }
+        q.execute(&mut *tx).await?;
+    }
+    for chunk in beats.chunks(ROWS_PER_STATEMENT) {
+        let rows = placeholders(chunk.len(), 4);
+        let sql = format!(
+            "INSERT INTO cf_edge_acks (edge_name, acked_version, last_seen, address, token_name) \
+             VALUES {rows} ON CONFLICT (edge_name) DO UPDATE SET last_seen = excluded.last_seen, \
+             address = COALESCE(excluded.address, cf_edge_acks.address), \
+             token_name = excluded.token_name"
+        );
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            if let Contact::Heartbeat {
+                pop,
+                address,
+                token,
+            } = c
+            {
+                q = q
+                    .bind(pop.as_str())
+                    .bind(now)
+                    .bind(address.as_deref())
+                    .bind(token.as_str());
+            }
+        }
+        q.execute(&mut *tx).await?;
     }
     tx.commit().await
+}
+
+/// Rows per multi-row statement (6 parameters each, far below both engines' limits).
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// `($1, $2, …), (…)` for `rows` rows of `cols` columns; heartbeats (4 columns) insert
+/// acked_version 0 as a literal.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if cols == 6 {
+            let v: Vec<String> = (0..6).map(|_| next()).collect();
+            out.push_str(&format!("({})", v.join(", ")));
+        } else {
+            let (a, b, c, d) = (next(), next(), next(), next());
+            out.push_str(&format!("({a}, 0, {b}, {c}, {d})"));
+        }
+    }
+    out
+}
+
+impl Contact {
+    fn pop(&self) -> &str {
+        match self {
+            Self::Heartbeat { pop, .. } | Self::Ack { pop, .. } => pop,
+        }
+    }
 }
