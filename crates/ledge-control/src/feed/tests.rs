@@ -11,6 +11,11 @@ use super::*;
 async fn feed() -> (Feed, Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("db").display());
+    feed_on(&url, dir).await
+}
+
+async fn feed_on(url: &str, dir: tempfile::TempDir) -> (Feed, Store, tempfile::TempDir) {
+    let url = url.to_owned();
     let store = Store::open(&url).await.expect("store");
     let blobs =
         BlobStore::open(&format!("file://{}", dir.path().join("blobs").display())).expect("blobs");
@@ -147,4 +152,42 @@ async fn acks_record_version_and_error() {
         vec![edges::token_hash(&token)],
         "only the hash is kept"
     );
+}
+
+/// The batched, multi-row contact writes on PostgreSQL (at 127.0.0.1:5432, user `postgres`,
+/// trust auth, as the CloudFront API tests need): many edges at once, with duplicates.
+#[tokio::test]
+async fn contact_batches_on_postgres() {
+    use sqlx::migrate::MigrateDatabase as _;
+    let url = format!(
+        "postgres://postgres@127.0.0.1:5432/ledge_feed_{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let (feed, store, _dir) = feed_on(&url, tempfile::tempdir().expect("tempdir")).await;
+    let (_, token) = edges::create_token(&store, Some("pg"))
+        .await
+        .expect("token");
+    feed.refresh().await.expect("refresh");
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        for version in [1, 2] {
+            let routes = feed.routes();
+            let body = format!(r#"{{"Version": {version}, "Pop": "P{i}"}}"#);
+            let req = Request::post("/ledge/ack")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .expect("request");
+            calls.spawn(async move { routes.oneshot(req).await.expect("call").status() });
+        }
+    }
+    while let Some(status) = calls.join_next().await {
+        assert_eq!(status.expect("join"), StatusCode::NO_CONTENT);
+    }
+    let list = edges::list_edges(&store).await.expect("edges");
+    assert_eq!(list.len(), 300);
+    assert!(list.iter().all(|e| e.live && e.applied_version >= 1));
+    drop(feed);
+    store.pool().close().await;
+    let _ = sqlx::Any::drop_database(&url).await;
 }
