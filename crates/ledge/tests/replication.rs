@@ -486,3 +486,75 @@ fn find_blob(root: &std::path::Path, zip: &std::path::Path) -> std::path::PathBu
     }
     panic!("no blob matches {}", zip.display());
 }
+
+/// `ledge serve` on port 0: prints both addresses, and its edge follows its control plane.
+#[test]
+fn serve_on_port_zero_runs_control_and_edge() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let data_s = data.display().to_string();
+    let (_serve, found) = Proc::start_multi(
+        &[
+            "serve",
+            "--data-dir",
+            &data_s,
+            "--api-listen",
+            "127.0.0.1:0",
+            "--edge-listen",
+            "127.0.0.1:0",
+            "--pop",
+            "SERVE1",
+        ],
+        &[
+            ("LEDGE_ACCESS_KEY_ID", KEY),
+            ("LEDGE_SECRET_ACCESS_KEY", SECRET),
+        ],
+        &[
+            "ledge: api listening on ",
+            "ledge: edge listening on http://",
+        ],
+    );
+    let api = found[0].clone();
+    let edge: SocketAddr = found[1].parse().expect("edge address");
+    let config = json!({
+        "CallerReference": "serve-1",
+        "Origins": {"Quantity": 1, "Items": [{"Id": "o", "DomainName": "127.0.0.1",
+            "CustomOriginConfig": {"HTTPPort": free_port(), "HTTPSPort": 443,
+                "OriginProtocolPolicy": "http-only"}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "o", "ViewerProtocolPolicy": "allow-all",
+            "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"},
+        "Comment": "serve",
+        "Enabled": false
+    });
+    let file = tmp.path().join("dist.json");
+    std::fs::write(&file, config.to_string()).expect("write");
+    let created = aws_ok(
+        &api,
+        &[
+            "cloudfront",
+            "create-distribution",
+            "--distribution-config",
+            &format!("file://{}", file.display()),
+        ],
+    );
+    let id = created["Distribution"]["Id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let host = created["Distribution"]["DomainName"]
+        .as_str()
+        .expect("domain")
+        .to_owned();
+    wait_until(HOST_WAIT, "Deployed", || status(&api, &id) == "Deployed");
+    // A disabled distribution answers 403 (an unknown host too, but with another reason):
+    // the edge has the config.
+    let (code, body) = get(edge, &host, "/").expect("edge");
+    assert_eq!(code, 403, "{body}");
+    assert!(!body.contains("no distribution is configured"), "{body}");
+    let list = edges(&data, 60);
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(list[0]["pop"], "SERVE1");
+    assert_eq!(list[0]["live"], true);
+    assert_eq!(list[0]["lag"], 0);
+    assert_eq!(list[0]["token"], "ledge-serve");
+}

@@ -28,6 +28,16 @@ impl Proc {
     /// Spawns `ledge ARGS` and waits for a stdout line starting with `prefix`; returns the
     /// rest of that line.
     pub(crate) fn start(args: &[&str], env: &[(&str, &str)], prefix: &str) -> (Self, String) {
+        let (p, mut found) = Self::start_multi(args, env, &[prefix]);
+        (p, found.remove(0))
+    }
+
+    /// [`Proc::start`], waiting for a line with each of `prefixes` (in any order).
+    pub(crate) fn start_multi(
+        args: &[&str],
+        env: &[(&str, &str)],
+        prefixes: &[&str],
+    ) -> (Self, Vec<String>) {
         let mut child = Command::new(BIN)
             .args(args)
             .envs(env.iter().copied())
@@ -62,16 +72,20 @@ impl Proc {
             }
         });
         let proc = Self { child, stderr };
-        loop {
+        let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
+        while found.iter().any(Option::is_none) {
             match rx.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(prefix) {
-                        return (proc, rest.trim().to_owned());
+                    for (i, prefix) in prefixes.iter().enumerate() {
+                        if let Some(rest) = line.strip_prefix(prefix) {
+                            found[i] = Some(rest.trim().to_owned());
+                        }
                     }
                 }
-                Err(_) => panic!("ledge {args:?} did not print {prefix:?}:\n{}", proc.log()),
+                Err(_) => panic!("ledge {args:?} did not print {prefixes:?}:\n{}", proc.log()),
             }
         }
+        (proc, found.into_iter().flatten().collect())
     }
 
     /// What the process wrote on stderr so far.
