@@ -448,14 +448,26 @@ async fn fleet_of_three_edges_follows_and_survives_faults() {
         edge_row(&edges_json(&data), "POP-C")["live"] == true
     });
 
+    // Stage 5b: the control plane (as this edge sees it) answers garbage: refused, the last
+    // good config keeps serving, and the edge catches up once the answers make sense again.
+    proxy.garble();
+    update(&api, &id, tmp.path(), |c| set_function(c, &v3));
+    wait_body(&addrs[..2], &host, "/fn", "v3");
+    wait_until(HOST_WAIT, "garbage refused", || {
+        edges[2].proc.log().contains("snapshot refused")
+    });
+    assert_eq!(body_of(addrs[2], &host, "/fn"), "v2");
+    proxy.restore();
+    wait_body(&addrs[2..], &host, "/fn", "v3");
+
     // Stage 6: a revoked token is refused; the edge keeps serving what it has.
     ledge(&["edge-token", "revoke", "edge-c", "--data-dir", &data_s]);
     wait_until(HOST_WAIT, "revocation noticed", || {
         edges[2].proc.log().contains("refused the edge token")
     });
-    update(&api, &id, tmp.path(), |c| set_function(c, &v3));
-    wait_body(&addrs[..2], &host, "/fn", "v3");
-    assert_eq!(body_of(addrs[2], &host, "/fn"), "v2");
+    update(&api, &id, tmp.path(), |c| set_function(c, &v2));
+    wait_body(&addrs[..2], &host, "/fn", "v2");
+    assert_eq!(body_of(addrs[2], &host, "/fn"), "v3");
 
     checker.assert_clean();
     assert!(checker.requests.load(Ordering::SeqCst) > 100);

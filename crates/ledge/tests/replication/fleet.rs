@@ -330,6 +330,7 @@ pub(crate) fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> boo
 pub(crate) struct Proxy {
     pub(crate) addr: SocketAddr,
     up: Arc<AtomicBool>,
+    garbage: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -339,12 +340,23 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
         let addr = listener.local_addr().expect("proxy addr");
         let up = Arc::new(AtomicBool::new(true));
+        let garbage = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (up2, conns2) = (up.clone(), conns.clone());
+        let (up2, garbage2, conns2) = (up.clone(), garbage.clone(), conns.clone());
         std::thread::spawn(move || {
-            for client in listener.incoming().map_while(Result::ok) {
+            for mut client in listener.incoming().map_while(Result::ok) {
                 if !up2.load(Ordering::SeqCst) {
                     let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                if garbage2.load(Ordering::SeqCst) {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 4096];
+                        let _ = client.read(&mut buf);
+                        let _ = client.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n{garbage!",
+                        );
+                    });
                     continue;
                 }
                 let Ok(server) = TcpStream::connect(target) else {
@@ -360,12 +372,27 @@ impl Proxy {
                 pipe(&server, &client);
             }
         });
-        Self { addr, up, conns }
+        Self {
+            addr,
+            up,
+            garbage,
+            conns,
+        }
+    }
+
+    /// Answers every new request with `200` and a body that is no snapshot.
+    pub(crate) fn garble(&self) {
+        self.garbage.store(true, Ordering::SeqCst);
+        self.cut_connections();
     }
 
     /// Cuts the link.
     pub(crate) fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
+        self.cut_connections();
+    }
+
+    fn cut_connections(&self) {
         if let Ok(mut v) = self.conns.lock() {
             for c in v.drain(..) {
                 let _ = c.shutdown(Shutdown::Both);
@@ -375,6 +402,7 @@ impl Proxy {
 
     /// Restores it.
     pub(crate) fn restore(&self) {
+        self.garbage.store(false, Ordering::SeqCst);
         self.up.store(true, Ordering::SeqCst);
     }
 }
