@@ -385,8 +385,11 @@ async fn fleet_of_three_edges_follows_and_survives_faults() {
         edges[1].proc.log()
     );
     checker.set(&addrs);
-    // v1 has no association left: DeleteFunction on it succeeds at once, and the edges
-    // dropped its package.
+    // v1 has no association left: once every edge applied that (Deployed), DeleteFunction
+    // on it succeeds, and the edges dropped its package.
+    wait_until(HOST_WAIT, "Deployed after v2", || {
+        status(&api, &id) == "Deployed"
+    });
     aws_ok(
         &api,
         &[

@@ -239,6 +239,18 @@ async fn write_links(
     id: &str,
     write: Option<&DistributionWrite>,
 ) -> Result<(), LinkError> {
+    // Replicas: every version associated so far counts as released at this write's version
+    // (one still associated is kept from deletion by its association row anyway).
+    sqlx::query(
+        "INSERT INTO cf_lambda_releases (function_name, version, released_version) \
+         SELECT function_name, version, (SELECT version FROM cf_config_version WHERE id = 1) \
+         FROM cf_lambda_associations WHERE distribution_id = $1 \
+         ON CONFLICT (function_name, version) DO UPDATE SET \
+         released_version = excluded.released_version",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     for table in ["cf_aliases", "cf_lambda_associations", "cf_policy_uses"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE distribution_id = $1"))
             .bind(id)

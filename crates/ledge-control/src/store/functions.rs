@@ -409,6 +409,11 @@ impl Store {
         if let Some(row) = attached {
             return Err(DeleteError::Replicated(Some(row.try_get(0)?)));
         }
+        if let Some(v) =
+            replicas_pending(&mut tx, name, None, self.deployed_version().await?).await?
+        {
+            return Err(DeleteError::Replicated(Some(v)));
+        }
         let deleted = sqlx::query("DELETE FROM lambda_functions WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
@@ -451,6 +456,13 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if attached.is_some() {
+            return Err(DeleteError::Replicated(Some(version)));
+        }
+        let deployed = self.deployed_version().await?;
+        if replicas_pending(&mut tx, name, Some(version), deployed)
+            .await?
+            .is_some()
+        {
             return Err(DeleteError::Replicated(Some(version)));
         }
         let deleted =
@@ -521,4 +533,28 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// The first version of `name` (or just `version`) whose association was removed by a change
+/// some live edge has not applied yet (`deployed`: [`Store::deployed_version`]): its replicas
+/// may still run.
+async fn replicas_pending(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    version: Option<i64>,
+    deployed: Option<i64>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let Some(deployed) = deployed else {
+        return Ok(None);
+    };
+    let row = sqlx::query(
+        "SELECT version FROM cf_lambda_releases WHERE function_name = $1 \
+         AND ($2 < 0 OR version = $2) AND released_version > $3 ORDER BY version",
+    )
+    .bind(name)
+    .bind(version.unwrap_or(-1))
+    .bind(deployed)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|r| r.try_get(0)).transpose()
 }

@@ -99,6 +99,13 @@ impl<'s> MigrationSource<'s> for Embedded {
                     Cow::Borrowed(include_str!("../../migrations/0003_edges.sql")),
                     false,
                 ),
+                Migration::new(
+                    4,
+                    Cow::Borrowed("replicas"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/0004_replicas.sql")),
+                    false,
+                ),
             ])
         })
     }
