@@ -191,3 +191,69 @@ async fn contact_batches_on_postgres() {
     store.pool().close().await;
     let _ = sqlx::Any::drop_database(&url).await;
 }
+
+/// A version whose last association was removed stays undeletable until every live edge
+/// applied that change (its replicas may still run there); with no live edge, at once.
+#[tokio::test]
+async fn delete_function_waits_for_replicas_to_go() {
+    use crate::store::{DeleteError, DistributionWrite, VersionConfig, VersionRow};
+    let (_feed, store, _dir) = feed().await;
+    let latest = VersionRow {
+        function_name: "f".into(),
+        version: 0,
+        revision_id: "r0".into(),
+        code_hex: "00".repeat(32),
+        code_size: 1,
+        config: VersionConfig {
+            runtime: "nodejs20.x".into(),
+            role: "arn:aws:iam::000000000000:role/r".into(),
+            handler: "index.handler".into(),
+            description: String::new(),
+            timeout: 3,
+            memory_size: 128,
+            environment: Default::default(),
+            architectures: vec!["x86_64".into()],
+            code_sha256: "x".into(),
+            last_modified: "t".into(),
+        },
+    };
+    store
+        .create_function(latest, true, 0)
+        .await
+        .expect("function");
+    let with = DistributionWrite {
+        config: serde_json::json!({"CallerReference": "ref"}),
+        etag: "E1".into(),
+        lambda: vec![("f".into(), 1)],
+        ..Default::default()
+    };
+    let created = store
+        .create_distribution("EDIST", "ref", "d.ledge.localhost", &with, &[])
+        .await
+        .expect("distribution");
+    store
+        .ack_version("P1", created.config_version)
+        .await
+        .expect("ack");
+    let without = DistributionWrite {
+        config: serde_json::json!({"CallerReference": "ref"}),
+        etag: "E2".into(),
+        ..Default::default()
+    };
+    let updated = store
+        .update_distribution("EDIST", "E1", &without)
+        .await
+        .expect("update");
+    assert!(matches!(
+        store.delete_version("f", 1).await,
+        Err(DeleteError::Replicated(Some(1)))
+    ));
+    store
+        .ack_version("P1", updated.config_version)
+        .await
+        .expect("ack");
+    store
+        .delete_version("f", 1)
+        .await
+        .expect("replicas gone: deletable");
+}
