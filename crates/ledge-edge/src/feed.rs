@@ -192,13 +192,14 @@ impl FeedClient {
         Ok(())
     }
 
-    /// Makes sure `packages/<sha>.zip` holds the package with that hash.
-    async fn ensure_package(&self, sha: &str) -> Result<(), FeedError> {
+    /// Makes sure `packages/<sha>.zip` holds the package with that hash; true when it had to
+    /// be fetched.
+    async fn ensure_package(&self, sha: &str) -> Result<bool, FeedError> {
         let dir = self.settings.data_dir.join("packages");
         let path = dir.join(format!("{sha}.zip"));
         if let Ok(bytes) = tokio::fs::read(&path).await {
             if hex::encode(Sha256::digest(&bytes)).eq_ignore_ascii_case(sha) {
-                return Ok(());
+                return Ok(false);
             }
         }
         let body = match self
@@ -213,7 +214,8 @@ impl FeedClient {
         if !hex::encode(Sha256::digest(&body)).eq_ignore_ascii_case(sha) {
             return Err(FeedError::Corrupt(sha.to_owned()));
         }
-        write_atomic(&dir, &path, &body).await
+        write_atomic(&dir, &path, &body).await?;
+        Ok(true)
     }
 }
 
@@ -257,7 +259,11 @@ pub async fn follow<T: Triggers, H: SnapshotHook>(
     let min_backoff = Duration::from_millis(100);
     let mut backoff = min_backoff;
     let mut acked: Option<u64> = None;
+    let mut repaired = false;
     loop {
+        if !repaired {
+            repaired = repair(&client, &edge, &hook).await;
+        }
         let served = edge.store().version();
         if acked != Some(served) {
             // Tell the control plane what we serve (also after a restart from last known good).
@@ -294,6 +300,32 @@ pub async fn follow<T: Triggers, H: SnapshotHook>(
             }
         }
     }
+}
+
+/// Fetches the packages of the served snapshot (last known good) that are missing or damaged
+/// on disk, and lets the hook load them again; true when nothing is missing any more.
+async fn repair<T: Triggers, H: SnapshotHook>(
+    client: &FeedClient,
+    edge: &Edge<T>,
+    hook: &H,
+) -> bool {
+    let current = edge.store().load();
+    let mut fetched = false;
+    for f in &current.source.functions {
+        match client.ensure_package(&f.code_sha256).await {
+            Ok(got) => fetched |= got,
+            Err(e) => {
+                tracing::warn!(error = %e, "a package of the served config is missing");
+                return false;
+            }
+        }
+    }
+    if fetched {
+        hook.before_install(&current.source).await;
+        hook.after_install(&current.source);
+        tracing::info!("missing packages of the served config fetched again");
+    }
+    true
 }
 
 /// Checks, prepares and installs one snapshot; returns the version now served.

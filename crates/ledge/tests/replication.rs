@@ -384,6 +384,17 @@ async fn fleet_of_three_edges_follows_and_survives_faults() {
         "{}",
         edges[1].proc.log()
     );
+    // Packages gone from the data directory are fetched again on start.
+    edges[1].proc.kill();
+    for entry in std::fs::read_dir(edges[1].dir.join("packages"))
+        .expect("packages")
+        .map_while(Result::ok)
+    {
+        std::fs::remove_file(entry.path()).expect("remove package");
+    }
+    edges[1].restart();
+    wait_body(&addrs[1..2], &host, "/fn", "v2");
+    assert!(edges[1].proc.log().contains("fetched again"));
     checker.set(&addrs);
     // v1 has no association left: once every edge applied that (Deployed), DeleteFunction
     // on it succeeds, and the edges dropped its package.
