@@ -35,4 +35,4 @@ pub use error::{FunctionError, InvokeError, LoadError, PackageError, ThrottleSco
 pub use function::{FunctionHandle, Invocation, InvokeOutput};
 pub use logs::{iso8601, FileSink, LogBatch, LogLine, LogSink};
 pub use package::{PackageRef, PreparedPackage};
-pub use runtime::Runtime;
+pub use runtime::{Runtime, RESERVED_ENV};

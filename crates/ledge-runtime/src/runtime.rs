@@ -23,7 +23,7 @@ const BOOTSTRAP_JS: &str = include_str!("bootstrap/bootstrap.js");
 const BOOTSTRAP_PY: &str = include_str!("bootstrap/bootstrap.py");
 
 /// Environment variables Lambda reserves; a function may not set them.
-const RESERVED_ENV: &[&str] = &[
+pub const RESERVED_ENV: &[&str] = &[
     "_HANDLER",
     "_X_AMZN_TRACE_ID",
     "AWS_DEFAULT_REGION",

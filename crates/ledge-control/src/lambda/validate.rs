@@ -8,45 +8,17 @@ use base64::Engine as _;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+use ledge_runtime::RESERVED_ENV;
+
 use crate::error::{ApiError, Violations};
 
-/// Runtimes ledge can run.
-pub const RUNTIMES: &[&str] = &[
-    "nodejs18.x",
-    "nodejs20.x",
-    "nodejs22.x",
-    "python3.9",
-    "python3.10",
-    "python3.11",
-    "python3.12",
-    "python3.13",
-];
+/// Runtimes ledge can run: those the function runtime has interpreters for.
+pub use ledge_runtime::SUPPORTED_RUNTIMES as RUNTIMES;
 
 /// Largest unzipped package.
 pub const MAX_UNZIPPED: u64 = 262_144_000;
 /// Largest total size of environment variable names and values.
 const MAX_ENV_BYTES: usize = 4096;
-/// Variables Lambda sets itself and will not let a function override.
-const RESERVED_ENV: &[&str] = &[
-    "_HANDLER",
-    "_X_AMZN_TRACE_ID",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME",
-    "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API",
-    "LAMBDA_TASK_ROOT",
-    "LAMBDA_RUNTIME_DIR",
-];
 
 /// A decoded, checked package.
 #[derive(Debug, Clone)]
