@@ -4,15 +4,16 @@
 //! (JSON object or TOML `key = value` lines, keys spelled like the flags). Precedence: flag,
 //! then environment, then the file, then the default.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use ledge_control::credentials::{self, Source};
 use ledge_control::{ControlConfig, ControlPlane, Credentials};
+
+use crate::config_file::FileValues;
 
 /// Flags of `ledge control`.
 #[derive(Debug, clap::Args)]
@@ -58,40 +59,6 @@ pub(crate) struct ControlArgs {
         hide_env_values = true
     )]
     secret_access_key: Option<String>,
-}
-
-/// Values of `--config FILE`, keyed by flag name with `_` for `-`.
-fn file_values(path: Option<&Path>) -> anyhow::Result<HashMap<String, String>> {
-    let Some(path) = path else {
-        return Ok(HashMap::new());
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --config {}", path.display()))?;
-    let mut values = HashMap::new();
-    if text.trim_start().starts_with('{') {
-        let map: HashMap<String, serde_json::Value> = serde_json::from_str(&text)
-            .with_context(|| format!("{}: invalid JSON", path.display()))?;
-        for (k, v) in map {
-            let v = match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            values.insert(k.replace('-', "_"), v);
-        }
-    } else {
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with('[') {
-                continue;
-            }
-            let (k, v) = line
-                .split_once('=')
-                .with_context(|| format!("{}:{}: expected key = value", path.display(), n + 1))?;
-            let v = v.trim().trim_matches('"').trim_matches('\'');
-            values.insert(k.trim().trim_matches('"').replace('-', "_"), v.to_owned());
-        }
-    }
-    Ok(values)
 }
 
 /// Runs the control plane until interrupted.
@@ -147,8 +114,8 @@ pub(crate) async fn start(args: ControlArgs) -> anyhow::Result<Started> {
         (None, None) => None,
         _ => anyhow::bail!("set both LEDGE_ACCESS_KEY_ID and LEDGE_SECRET_ACCESS_KEY, or neither"),
     };
-    let file = file_values(args.config.as_deref())?;
-    let pick = |flag: Option<String>, key: &str| flag.or_else(|| file.get(key).cloned());
+    let file = FileValues::load(args.config.as_deref())?;
+    let pick = |flag: Option<String>, key: &str| flag.or_else(|| file.string(key));
     let defaults = ControlConfig::default();
     let api_listen: SocketAddr = match args.api_listen {
         Some(a) => a,

@@ -4,14 +4,14 @@
 //! (JSON object or simple TOML `key = value` lines, keys spelled like the flags). Precedence:
 //! flag, then environment, then the file, then the default.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config_file::FileValues;
 use anyhow::Context;
 use ledge_edge::lambda::{LambdaSettings, LambdaTriggers};
 use ledge_edge::reload::SnapshotHook as _;
@@ -105,72 +105,6 @@ enum Source {
     File(PathBuf),
     /// The control plane's feed: URL and edge token.
     Feed(String, String),
-}
-
-/// Values from `--config FILE`, keyed by flag name with `_` for `-`.
-struct FileValues(HashMap<String, serde_json::Value>);
-
-impl FileValues {
-    fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        let Some(path) = path else {
-            return Ok(Self(HashMap::new()));
-        };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read --config {}", path.display()))?;
-        let map: HashMap<String, serde_json::Value> = if text.trim_start().starts_with('{') {
-            serde_json::from_str(&text)
-                .with_context(|| format!("{}: invalid JSON", path.display()))?
-        } else {
-            let mut m = HashMap::new();
-            for (n, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') || line.starts_with('[') {
-                    continue;
-                }
-                let (k, v) = line.split_once('=').with_context(|| {
-                    format!("{}:{}: expected key = value", path.display(), n + 1)
-                })?;
-                let v = v.trim();
-                let value = serde_json::from_str(v)
-                    .unwrap_or_else(|_| serde_json::Value::String(v.trim_matches('\'').into()));
-                m.insert(k.trim().trim_matches('"').to_string(), value);
-            }
-            m
-        };
-        Ok(Self(
-            map.into_iter()
-                .map(|(k, v)| (k.replace('-', "_"), v))
-                .collect(),
-        ))
-    }
-
-    fn string(&self, key: &str) -> Option<String> {
-        match self.0.get(key)? {
-            serde_json::Value::String(s) => Some(s.clone()),
-            other => Some(other.to_string()),
-        }
-    }
-
-    fn parse<T: std::str::FromStr>(&self, key: &str) -> anyhow::Result<Option<T>> {
-        match self.string(key) {
-            None => Ok(None),
-            Some(s) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| anyhow::anyhow!("--config: invalid value for {key}: {s}")),
-        }
-    }
-
-    fn list(&self, key: &str) -> Vec<PathBuf> {
-        match self.0.get(key) {
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(PathBuf::from))
-                .collect(),
-            Some(serde_json::Value::String(s)) => s.split(',').map(PathBuf::from).collect(),
-            _ => Vec::new(),
-        }
-    }
 }
 
 impl EdgeConfig {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod config_file;
 mod control;
 mod edge;
 mod edge_token;
