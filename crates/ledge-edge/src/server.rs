@@ -13,6 +13,7 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -136,25 +137,7 @@ pub async fn serve_http<T: Triggers>(
         let _ = stream.set_nodelay(true);
         let edge = edge.clone();
         let builder = builder.clone();
-        tokio::spawn(async move {
-            let flag = Arc::new(AtomicBool::new(false));
-            let conn = ConnInfo {
-                peer,
-                https: false,
-                smuggling: Some(flag.clone()),
-            };
-            let svc = service_fn(move |req| {
-                let edge = edge.clone();
-                let conn = conn.clone();
-                async move { Ok::<_, Infallible>(edge.handle(req, conn).await) }
-            });
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(Sniff::new(stream, flag)), svc)
-                .await
-            {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-        });
+        tokio::spawn(async move { serve_connection(stream, peer, false, edge, &builder).await });
     }
 }
 
@@ -193,23 +176,37 @@ pub async fn serve_https<T: Triggers>(
                     return;
                 }
             };
-            let flag = Arc::new(AtomicBool::new(false));
-            let conn = ConnInfo {
-                peer,
-                https: true,
-                smuggling: Some(flag.clone()),
-            };
-            let svc = service_fn(move |req| {
-                let edge = edge.clone();
-                let conn = conn.clone();
-                async move { Ok::<_, Infallible>(edge.handle(req, conn).await) }
-            });
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(Sniff::new(tls, flag)), svc)
-                .await
-            {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
+            serve_connection(tls, peer, true, edge, &builder).await;
         });
+    }
+}
+
+/// Serves one viewer connection (plain or TLS) through the pipeline until it closes.
+async fn serve_connection<T, S>(
+    stream: S,
+    peer: SocketAddr,
+    https: bool,
+    edge: Arc<Edge<T>>,
+    builder: &auto::Builder<TokioExecutor>,
+) where
+    T: Triggers,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let flag = Arc::new(AtomicBool::new(false));
+    let conn = ConnInfo {
+        peer,
+        https,
+        smuggling: Some(flag.clone()),
+    };
+    let svc = service_fn(move |req| {
+        let edge = edge.clone();
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(edge.handle(req, conn).await) }
+    });
+    if let Err(e) = builder
+        .serve_connection(TokioIo::new(Sniff::new(stream, flag)), svc)
+        .await
+    {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
     }
 }
