@@ -21,6 +21,7 @@ pub mod client;
 pub mod edge;
 pub mod lambda;
 pub mod origin;
+pub mod pg;
 pub mod snapshot;
 
 /// Retries an assertion until it holds or `patience` (default 10 s) runs out.

@@ -5,10 +5,10 @@
 //! creates its own database (ledge creates it on start), so tests run in parallel. When
 //! PostgreSQL, Python, boto3 or the AWS CLI is missing these tests fail; they never skip.
 
+use ledge_test::pg::PgDb;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::Value;
 
@@ -144,49 +144,6 @@ fn run_python(args: &[&str], envs: &[(&str, &str)]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
-}
-
-/// A fresh PostgreSQL database for one test (ledge creates it on start; dropped on drop).
-struct PgDb(String);
-
-impl PgDb {
-    fn new() -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        Self(format!(
-            "ledge_test_{}_{}_{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ))
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.0)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        // Best effort: a leftover database is harmless, only untidy.
-        let _ = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-q",
-                "-c",
-            ])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
 }
 
 /// A small zip written to a temp file, for `--zip-file fileb://…`.
