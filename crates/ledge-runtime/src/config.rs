@@ -68,6 +68,12 @@ pub struct RuntimeConfig {
     pub version_concurrency: usize,
     /// Invocations allowed to wait for a worker per version before throttling. Default 256.
     pub version_queue: usize,
+    /// How long an invocation that finds every worker of its version busy waits for one to
+    /// come back before it starts another (a cold start). Default zero: Lambda's model, a new
+    /// execution environment whenever none is free. An edge sets a few milliseconds: a warm
+    /// worker is usually free again in microseconds, a cold start costs tens of milliseconds,
+    /// and on a few cores more workers than cores only add context switches.
+    pub warm_wait: Duration,
     /// Function log output kept per invocation; the rest is replaced by a marker. Default 256 KiB.
     pub log_cap_bytes: usize,
     /// Largest response frame a worker may send (result and logs). Default 8 MiB.
@@ -187,6 +193,7 @@ impl RuntimeConfig {
             node_queue: 1000,
             version_concurrency: 64,
             version_queue: 256,
+            warm_wait: Duration::ZERO,
             log_cap_bytes: 256 * 1024,
             max_response_bytes: 8 * 1024 * 1024,
             package_limits: PackageLimits::default(),

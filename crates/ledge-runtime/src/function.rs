@@ -8,6 +8,12 @@
 //! runs, so no lock is held across an `.await`; a worker that timed out, crashed or broke the
 //! protocol is killed instead of being returned.
 //!
+//! An edge sets [`RuntimeConfig::warm_wait`](crate::RuntimeConfig): an invocation that finds
+//! every worker busy first waits that long for one to come back before it pays a cold start,
+//! so a burst of short invocations is served by a few warm workers instead of one new worker
+//! per concurrent request. Idle workers are taken from the caller's own runtime first (see
+//! [`Home`](crate::worker::Home)).
+//!
 //! An invocation whose caller goes away (its future is dropped, e.g. the viewer disconnected)
 //! does not lose the worker: a task waits for the abandoned reply, until the deadline, and
 //! returns the worker to the pool.
@@ -17,7 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -25,7 +31,7 @@ use crate::error::{FunctionError, InvokeError, ThrottleScope};
 use crate::logs::{self, LogBatch, LogDispatcher, LogLine};
 use crate::package::PreparedPackage;
 use crate::protocol;
-use crate::worker::{Phase, SpawnError, VersionInfo, Worker, WorkerFailure};
+use crate::worker::{Home, Phase, SpawnError, VersionInfo, Worker, WorkerFailure};
 
 /// A concurrency limit with a bounded queue in front of it.
 #[derive(Debug)]
@@ -127,6 +133,10 @@ pub struct FunctionHandle {
 struct Pool {
     idle: Mutex<Vec<Worker>>,
     closed: AtomicBool,
+    /// Invocations between admission and the end of their exchange with a worker.
+    running: AtomicUsize,
+    /// Signalled whenever a worker comes back.
+    returned: Notify,
 }
 
 impl Pool {
@@ -139,6 +149,24 @@ impl Pool {
             return;
         }
         self.lock().push(worker);
+        self.returned.notify_one();
+    }
+}
+
+/// Counts one invocation in [`Pool::running`] while it lives.
+struct Running<'a>(&'a Pool);
+
+impl<'a> Running<'a> {
+    /// Enters; returns the guard and how many others were running.
+    fn enter(pool: &'a Pool) -> (Self, usize) {
+        let others = pool.running.fetch_add(1, Ordering::AcqRel);
+        (Running(pool), others)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -303,8 +331,12 @@ impl FunctionHandle {
         let request_id = invocation.request_id.clone();
         let mut lines = Vec::with_capacity(8);
 
-        let warm = self.take_idle();
-        let (worker, init_duration) = match warm {
+        let (running, others) = Running::enter(&self.pool);
+        let mut warm = self.take_idle();
+        if warm.is_none() && others > 0 && !info.warm_wait.is_zero() {
+            warm = self.wait_for_idle(info.warm_wait).await;
+        }
+        let (mut worker, init_duration) = match warm {
             Some(worker) => (worker, None),
             None => {
                 self.cold_starts.fetch_add(1, Ordering::Relaxed);
@@ -323,6 +355,9 @@ impl FunctionHandle {
                 }
             }
         };
+        if let Err(e) = worker.move_home() {
+            return self.init_failed(invocation, SpawnError::Io(e));
+        }
         invocation.init_duration = init_duration;
         lines.push(line(logs::start_line(&request_id, &info.version)));
 
@@ -355,6 +390,7 @@ impl FunctionHandle {
             None => Err(WorkerFailure::Protocol),
         };
         let worker = checkout.worker.take();
+        drop(running);
         let duration = started.elapsed();
         invocation.duration = duration;
 
@@ -549,12 +585,37 @@ impl FunctionHandle {
             .take()
     }
 
+    /// Waits up to `patience` for a worker to come back to the pool.
+    async fn wait_for_idle(&self, patience: Duration) -> Option<Worker> {
+        let until = Instant::now() + patience;
+        loop {
+            let returned = self.pool.returned.notified();
+            tokio::pin!(returned);
+            // Registered before looking, so a worker put back in between is not missed.
+            returned.as_mut().enable();
+            if let Some(worker) = self.take_idle() {
+                return Some(worker);
+            }
+            if tokio::time::timeout_at(until, returned).await.is_err() {
+                return self.take_idle();
+            }
+        }
+    }
+
+    /// Takes the most recently used live worker, preferring one already registered with the
+    /// caller's runtime.
     fn take_idle(&self) -> Option<Worker> {
+        let home = Home::current();
         let mut dead = Vec::new();
         let found = {
             let mut idle = self.pool.lock();
             let mut found = None;
-            while let Some(worker) = idle.pop() {
+            while !idle.is_empty() {
+                let at = idle
+                    .iter()
+                    .rposition(|w| w.home == home)
+                    .unwrap_or(idle.len() - 1);
+                let worker = idle.remove(at);
                 if worker.is_alive() {
                     found = Some(worker);
                     break;

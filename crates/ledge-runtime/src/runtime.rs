@@ -357,6 +357,7 @@ impl Runtime {
             cgroup: inner.cgroup.clone(),
             max_processes: config.max_processes_per_version,
             prlimit_tool: inner.prlimit_tool.clone(),
+            warm_wait: config.warm_wait,
             spare: false,
         });
         let handle = Arc::new(FunctionHandle::new(
@@ -502,6 +503,7 @@ async fn start_spare(inner: &Arc<Inner>, language: Language, interpreter: &Path)
         cgroup: inner.cgroup.clone(),
         max_processes: config.max_processes_per_version,
         prlimit_tool: inner.prlimit_tool.clone(),
+        warm_wait: Duration::ZERO,
         spare: true,
     };
     let id = inner.worker_ids.fetch_add(1, Ordering::Relaxed);

@@ -7,6 +7,12 @@
 //! the real stdout/stderr (native code, child processes) is read by two small tasks, capped, and
 //! attached to the invocation that is running when it arrives. The worker runs in its own
 //! process group so that a kill reaches everything it started.
+//!
+//! A worker's socket is registered with the I/O driver of the tokio runtime that started it: its
+//! [`Home`]. An edge runs one single-threaded runtime per core, and a socket driven by another
+//! thread's runtime costs two cross-thread wake-ups per invocation (and waits whenever that
+//! thread is busy), so a worker taken by another thread is first moved to that thread's driver
+//! ([`Worker::move_home`]), and the pool prefers workers already at home.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -54,6 +60,8 @@ pub(crate) struct VersionInfo {
     pub(crate) max_processes: u64,
     /// prlimit(1), to limit workers that run as another uid.
     pub(crate) prlimit_tool: Option<PathBuf>,
+    /// How long to wait for a busy worker before a cold start (`RuntimeConfig::warm_wait`).
+    pub(crate) warm_wait: Duration,
     /// A spare interpreter, not yet given a function.
     pub(crate) spare: bool,
 }
@@ -114,10 +122,32 @@ pub(crate) enum Phase {
     Reading,
 }
 
+/// The I/O driver a worker's socket is registered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Home {
+    /// A multi-threaded runtime: any of its threads drives the socket.
+    Shared,
+    /// A single-threaded runtime, driven by this thread alone.
+    Thread(std::thread::ThreadId),
+}
+
+impl Home {
+    /// The driver of the runtime the caller runs on.
+    pub(crate) fn current() -> Home {
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => {
+                Home::Thread(std::thread::current().id())
+            }
+            _ => Home::Shared,
+        }
+    }
+}
+
 /// A running worker, idle or serving one invocation.
 #[derive(Debug)]
 pub(crate) struct Worker {
     pub(crate) phase: Phase,
+    pub(crate) home: Home,
     child: Child,
     pid: u32,
     stream: UnixStream,
@@ -271,6 +301,7 @@ impl Worker {
         match reply.kind {
             protocol::INIT_DONE => Ok(Worker {
                 phase: Phase::Idle,
+                home: Home::current(),
                 child,
                 pid,
                 stream: worker_stream,
@@ -370,6 +401,23 @@ impl Worker {
                 init_logs,
             )),
         }
+    }
+
+    /// Registers the worker's socket with the caller's runtime, if it is not already there.
+    /// Only for an idle worker (nothing is in flight on the socket).
+    pub(crate) fn move_home(&mut self) -> std::io::Result<()> {
+        let here = Home::current();
+        if self.home == here {
+            return Ok(());
+        }
+        // A second descriptor of the same socket joins this runtime's driver; dropping the old
+        // one leaves the old driver. The socket itself stays open throughout.
+        let fd = std::os::fd::AsFd::as_fd(&self.stream).try_clone_to_owned()?;
+        let std_stream = std::os::unix::net::UnixStream::from(fd);
+        std_stream.set_nonblocking(true)?;
+        self.stream = UnixStream::from_std(std_stream)?;
+        self.home = here;
+        Ok(())
     }
 
     /// False once the worker is known to have exited or closed its output.

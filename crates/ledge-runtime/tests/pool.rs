@@ -52,6 +52,85 @@ async fn concurrency_queue_and_throttling_per_version() {
 }
 
 #[tokio::test]
+async fn warm_wait_serves_a_burst_from_warm_workers() {
+    // Patient: four overlapping invocations of 100 ms wait for the one warm worker.
+    let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
+    let f = rt
+        .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+        .await;
+    f.prewarm(1).await.unwrap();
+    let ev = br#"{"ms":100}"#;
+    let (a, b, c, d) = tokio::join!(f.invoke(ev), f.invoke(ev), f.invoke(ev), f.invoke(ev));
+    let pids: Vec<Value> = [a, b, c, d]
+        .into_iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.unwrap().payload).unwrap()["pid"].clone())
+        .collect();
+    assert!(pids.iter().all(|p| *p == pids[0]), "{pids:?}");
+    assert_eq!(f.cold_starts(), 0);
+
+    // Bounded: a worker busy for 2.5 s is not waited for longer than warm_wait.
+    let rt = runtime_with(|c| c.warm_wait = Duration::from_millis(200));
+    let f = rt
+        .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+        .await;
+    f.prewarm(1).await.unwrap();
+    let started = std::time::Instant::now();
+    let (slow, quick) = tokio::join!(f.invoke(br#"{"ms":2500}"#), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let out = f.invoke(b"{}").await;
+        (out, started.elapsed())
+    });
+    let (quick, took) = quick;
+    assert!(
+        quick.unwrap().init_duration.is_some(),
+        "a cold start after the wait"
+    );
+    assert!(took < Duration::from_millis(2400), "{took:?}");
+    assert!(slow.is_ok(), "{slow:?}");
+    assert_eq!(f.cold_starts(), 1);
+}
+
+#[test]
+fn workers_move_between_single_threaded_runtimes() {
+    // An edge runs one single-threaded runtime per core; workers started on one (or on the
+    // main runtime, by prewarm) must serve invocations from the others.
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let (rt, f) = main.block_on(async {
+        let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
+        let f = rt
+            .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+            .await;
+        f.prewarm(2).await.unwrap();
+        (rt, f)
+    });
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let f = f.clone();
+            std::thread::spawn(move || {
+                let local = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                local.block_on(async {
+                    for _ in 0..100 {
+                        f.invoke(b"{}").await.unwrap();
+                    }
+                })
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(f.cold_starts(), 0, "prewarmed workers served both threads");
+    assert_eq!(f.idle_workers(), 2);
+    // And back on the main runtime.
+    main.block_on(async { f.invoke(b"{}").await.unwrap() });
+    drop(f);
+    drop(rt);
+}
+
+#[tokio::test]
 async fn node_wide_limit_throttles_across_versions() {
     let rt = runtime_with(|c| {
         c.node_concurrency = 1;

@@ -84,11 +84,15 @@ pub struct LambdaSettings {
     pub version_concurrency: Option<usize>,
     /// Invocations per version that may wait for a worker (the runtime's default when `None`).
     pub version_queue: Option<usize>,
+    /// How long an invocation that finds every worker of its version busy waits for one
+    /// before starting another (see `RuntimeConfig::warm_wait`).
+    pub warm_wait: std::time::Duration,
 }
 
 impl Default for LambdaSettings {
     /// Defaults, overridden by the environment variables `LEDGE_LAMBDA_PREWARM`,
-    /// `LEDGE_LAMBDA_CONCURRENCY` and `LEDGE_LAMBDA_QUEUE` when set to a number.
+    /// `LEDGE_LAMBDA_CONCURRENCY`, `LEDGE_LAMBDA_QUEUE` and `LEDGE_LAMBDA_WARM_WAIT_MS` when
+    /// set to a number.
     fn default() -> Self {
         let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
         Self {
@@ -96,6 +100,9 @@ impl Default for LambdaSettings {
             interpreters: HashMap::new(),
             version_concurrency: env("LEDGE_LAMBDA_CONCURRENCY"),
             version_queue: env("LEDGE_LAMBDA_QUEUE"),
+            warm_wait: std::time::Duration::from_millis(
+                env("LEDGE_LAMBDA_WARM_WAIT_MS").unwrap_or(5) as u64,
+            ),
         }
     }
 }
@@ -117,6 +124,7 @@ impl LambdaTriggers {
         let mut config = RuntimeConfig::new(data_dir.join("runtime"));
         config.log_sink = Some(logs.clone());
         config.interpreters = settings.interpreters;
+        config.warm_wait = settings.warm_wait;
         if let Some(n) = settings.version_concurrency {
             config.version_concurrency = n.max(1);
         }
