@@ -3,6 +3,7 @@
 //! an error and never stored) and turns the outcome into the viewer's response.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
@@ -83,10 +84,17 @@ impl EdgeCache {
         );
         let max = cache.max_object_size();
         let parts_ref = &parts;
+        // Whether this request's own fetch ran a function that generated the response: it then
+        // shows `LambdaGeneratedResponse`, not `Miss` (later hits show `Hit`).
+        let generated = AtomicBool::new(false);
+        let generated_ref = &generated;
         let outcome = cache
             .serve(&req, move |cond: Conditional| async move {
                 let req = origin_request(parts_ref, body, &cond);
                 let resp = fetch(req).await;
+                if resp.headers().get(names::X_CACHE) == Some(&x_cache::LAMBDA_GENERATED) {
+                    generated_ref.store(true, Ordering::Relaxed);
+                }
                 into_origin_response(resp, cond.cache_fill, max).await
             })
             .await;
@@ -99,7 +107,9 @@ impl EdgeCache {
                 let mut resp = Response::new(body);
                 *resp.status_mut() = o.status;
                 *resp.headers_mut() = o.headers;
-                let x = if o.status.as_u16() >= 400 {
+                let x = if generated.load(Ordering::Relaxed) {
+                    x_cache::LAMBDA_GENERATED
+                } else if o.status.as_u16() >= 400 {
                     x_cache::ERROR
                 } else {
                     HeaderValue::from_static(o.cache_status.as_str())

@@ -360,6 +360,8 @@ async fn origin_request_generated_page_is_cached() {
     let r = get(&e, "gen.ledge.localhost", "/page", &[]).await;
     assert_eq!(r.status, 200, "{}", e.stderr());
     assert_eq!(r.text(), "<h1>static from python</h1>");
+    // lambda-edge.md §6.2: the request that ran the generating function says so.
+    assert_eq!(r.x_cache(), "LambdaGeneratedResponse from cloudfront");
     let r = get(&e, "gen.ledge.localhost", "/page", &[]).await;
     assert_eq!(r.text(), "<h1>static from python</h1>");
     assert_eq!(r.x_cache(), "Hit from cloudfront");
