@@ -1,37 +1,36 @@
 //! A loaded function version: its pool of warm workers, its limits, and invocation.
 //!
 //! # Design
-//! Idle workers wait on a LIFO stack (the most recently used worker is the warmest). An
-//! invocation first takes a permit from the version's and then the node's semaphore (waiting in
-//! a bounded queue, or failing with [`InvokeError::Throttled`] when the queue is full), then pops
-//! an idle worker or starts one (a cold start). The worker is owned by the invocation while it
-//! runs, so no lock is held across an `.await`; a worker that timed out, crashed or broke the
-//! protocol is killed instead of being returned.
+//! An invocation first takes a permit from the version's and then the node's semaphore (waiting
+//! in a bounded queue, or failing with [`InvokeError::Throttled`] when the queue is full), then
+//! a worker: an idle one already driven by the caller's runtime, else an idle worker not yet in
+//! use (prewarmed), else an idle one driven elsewhere, else (when
+//! [`RuntimeConfig::warm_wait`](crate::RuntimeConfig) allows) a place in the queue of a busy
+//! one, else a new worker (a cold start). Workers in use are [`Lane`]s: a task drives each, so
+//! an invocation whose caller goes away finishes on its own and leaves the worker sound, and
+//! no lock is held across an `.await`. A worker that timed out, crashed or broke the protocol
+//! is killed; invocations queued behind it, never started, go to another worker.
 //!
-//! An edge sets [`RuntimeConfig::warm_wait`](crate::RuntimeConfig): an invocation that finds
-//! every worker busy first waits that long for one to come back before it pays a cold start,
-//! so a burst of short invocations is served by a few warm workers instead of one new worker
-//! per concurrent request. Idle workers are taken from the caller's own runtime first (see
-//! [`Home`](crate::worker::Home)).
-//!
-//! An invocation whose caller goes away (its future is dropped, e.g. the viewer disconnected)
-//! does not lose the worker: a task waits for the abandoned reply, until the deadline, and
-//! returns the worker to the pool.
+//! An edge sets `warm_wait`: an invocation that finds every worker of its version busy waits
+//! that long in a busy worker's queue before it withdraws and pays a cold start, so a burst of
+//! short invocations is served by a few warm workers instead of one new worker per concurrent
+//! request (and, with requests written ahead, with a fraction of the wake-ups).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use tokio::sync::{Notify, Semaphore, SemaphorePermit};
+use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{FunctionError, InvokeError, ThrottleScope};
+use crate::lane::{Common, Finished, Job, Lane};
 use crate::logs::{self, LogBatch, LogDispatcher, LogLine};
 use crate::package::PreparedPackage;
 use crate::protocol;
-use crate::worker::{Home, Phase, SpawnError, VersionInfo, Worker, WorkerFailure};
+use crate::worker::{Home, SpawnError, VersionInfo, Worker, WorkerFailure};
 
 /// A concurrency limit with a bounded queue in front of it.
 #[derive(Debug)]
@@ -128,75 +127,119 @@ pub struct FunctionHandle {
     no_logs: Arc<LogBatch>,
 }
 
-/// The idle workers of a version, shared with tasks that finish abandoned invocations.
+/// Times an invocation looks for a worker again after the one it was queued on went away
+/// before starting it.
+const MAX_ATTEMPTS: usize = 4;
+
+/// The workers of a version.
 #[derive(Debug, Default)]
 struct Pool {
-    idle: Mutex<Vec<Worker>>,
+    /// Workers in use, each driven by a task on its home runtime.
+    lanes: Mutex<Vec<Arc<Lane>>>,
+    /// Started workers nobody has used yet (prewarmed), most recent last.
+    unused: Mutex<Vec<Worker>>,
     closed: AtomicBool,
-    /// Invocations between admission and the end of their exchange with a worker.
-    running: AtomicUsize,
-    /// Signalled whenever a worker comes back.
-    returned: Notify,
+    common: Arc<Common>,
+}
+
+/// Where an invocation will run.
+enum Pick {
+    /// An idle lane, claimed.
+    Idle(Arc<Lane>),
+    /// A place in a busy lane's queue, claimed.
+    Queued(Arc<Lane>),
+    /// A started worker not in use yet.
+    Unused(Box<Worker>),
+    /// Nothing: a cold start.
+    Nothing,
 }
 
 impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Worker>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lanes(&self) -> MutexGuard<'_, Vec<Arc<Lane>>> {
+        self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn put(&self, worker: Worker) {
-        if self.closed.load(Ordering::Acquire) {
-            return;
+    fn unused(&self) -> MutexGuard<'_, Vec<Worker>> {
+        self.unused.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put_unused(&self, worker: Worker) {
+        if !self.closed.load(Ordering::Acquire) {
+            self.unused().push(worker);
         }
-        self.lock().push(worker);
-        self.returned.notify_one();
     }
-}
 
-/// Counts one invocation in [`Pool::running`] while it lives.
-struct Running<'a>(&'a Pool);
-
-impl<'a> Running<'a> {
-    /// Enters; returns the guard and how many others were running.
-    fn enter(pool: &'a Pool) -> (Self, usize) {
-        let others = pool.running.fetch_add(1, Ordering::AcqRel);
-        (Running(pool), others)
-    }
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A worker taken out of the pool for one invocation. If the invocation is dropped while the
-/// worker awaits its reply, a task finishes the exchange and gives the worker back.
-struct Checkout {
-    worker: Option<Worker>,
-    pool: Arc<Pool>,
-    deadline: Instant,
-    max_response_bytes: usize,
-}
-
-impl Drop for Checkout {
-    fn drop(&mut self) {
-        let Some(worker) = self.worker.take() else {
-            return;
-        };
-        if worker.phase != Phase::Reading {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let pool = self.pool.clone();
-        let (deadline, max) = (self.deadline, self.max_response_bytes);
-        runtime.spawn(async move {
-            if let Some(worker) = worker.finish_abandoned(deadline, max).await {
-                pool.put(worker);
+    /// Chooses a worker for one invocation (see the module's design notes).
+    fn pick(&self, home: Home, may_queue: bool) -> Pick {
+        {
+            let mut lanes = self.lanes();
+            lanes.retain(|l| l.is_alive());
+            // The most recently started lanes last: the warmest.
+            if let Some(lane) = lanes
+                .iter()
+                .rev()
+                .find(|l| l.home == home && l.try_claim_idle())
+            {
+                return Pick::Idle(lane.clone());
             }
-        });
+        }
+        if let Some(worker) = self.take_unused() {
+            return Pick::Unused(Box::new(worker));
+        }
+        let lanes = self.lanes();
+        if let Some(lane) = lanes.iter().rev().find(|l| l.try_claim_idle()) {
+            return Pick::Idle(lane.clone());
+        }
+        if may_queue {
+            let shortest = |at_home: bool| {
+                lanes
+                    .iter()
+                    .filter(|l| (l.home == home) == at_home)
+                    .min_by_key(|l| l.outstanding())
+            };
+            for lane in [shortest(true), shortest(false)].into_iter().flatten() {
+                if lane.try_claim_queued() {
+                    return Pick::Queued(lane.clone());
+                }
+            }
+        }
+        Pick::Nothing
+    }
+
+    /// Takes the most recently started live unused worker.
+    fn take_unused(&self) -> Option<Worker> {
+        let mut unused = self.unused();
+        while let Some(worker) = unused.pop() {
+            if worker.is_alive() {
+                return Some(worker);
+            }
+            // It died before its first invocation: its last words are on its real stderr.
+            let mut lines = Vec::new();
+            worker.drain_raw(&mut lines);
+            if !lines.is_empty() {
+                self.common
+                    .keep_last_words(worker.log_stream.clone(), lines);
+            }
+        }
+        None
+    }
+
+    /// Puts `worker` into use on the caller's runtime, with one invocation claimed.
+    fn start_lane(
+        &self,
+        mut worker: Worker,
+        info: &Arc<VersionInfo>,
+    ) -> std::io::Result<Arc<Lane>> {
+        worker.move_home()?;
+        let lane = Lane::start(worker, info.clone(), self.common.clone());
+        let mut lanes = self.lanes();
+        if self.closed.load(Ordering::Acquire) {
+            // Serves its one invocation, then ends.
+            lane.stop();
+        } else {
+            lanes.push(lane.clone());
+        }
+        Ok(lane)
     }
 }
 
@@ -246,7 +289,13 @@ impl FunctionHandle {
 
     /// Workers waiting for an invocation right now.
     pub fn idle_workers(&self) -> usize {
-        self.pool.lock().len()
+        let in_use = self
+            .pool
+            .lanes()
+            .iter()
+            .filter(|l| l.is_alive() && l.outstanding() == 0)
+            .count();
+        in_use + self.pool.unused().iter().filter(|w| w.is_alive()).count()
     }
 
     /// Workers started by invocations that found no idle worker (prewarm excluded).
@@ -330,82 +379,96 @@ impl FunctionHandle {
         let info = &self.info;
         let request_id = invocation.request_id.clone();
         let mut lines = Vec::with_capacity(8);
-
-        let (running, others) = Running::enter(&self.pool);
-        let mut warm = self.take_idle();
-        if warm.is_none() && others > 0 && !info.warm_wait.is_zero() {
-            warm = self.wait_for_idle(info.warm_wait).await;
-        }
-        let (mut worker, init_duration) = match warm {
-            Some(worker) => (worker, None),
-            None => {
-                self.cold_starts.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("cold start");
-                let started = match self.take_spare() {
-                    Some(spare) => spare.adopt(info).await,
-                    None => Worker::spawn(info, self.next_worker_id()).await,
-                };
-                match started {
-                    Ok(mut worker) => {
-                        lines.append(&mut worker.init_logs);
-                        let init = worker.init_duration;
-                        (worker, Some(init))
+        let frame = Bytes::from(protocol::encode_request(
+            &request_id,
+            info.timeout.as_millis().min(u64::MAX as u128) as u64,
+            event,
+        ));
+        let home = Home::current();
+        let mut may_queue = !info.warm_wait.is_zero();
+        let mut init_duration = None;
+        let mut attempts = 0;
+        let finished = loop {
+            attempts += 1;
+            if attempts > MAX_ATTEMPTS {
+                invocation.result = Err(InvokeError::Protocol {
+                    request_id: request_id.clone(),
+                });
+                return invocation;
+            }
+            let (lane, patience) = match self.pool.pick(home, may_queue) {
+                Pick::Idle(lane) => (lane, None),
+                Pick::Queued(lane) => (lane, Some(info.warm_wait)),
+                Pick::Unused(worker) => match self.pool.start_lane(*worker, info) {
+                    Ok(lane) => (lane, None),
+                    Err(e) => return self.init_failed(invocation, SpawnError::Io(e)),
+                },
+                Pick::Nothing => {
+                    self.flush_last_words();
+                    self.cold_starts.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!("cold start");
+                    let started = match self.take_spare() {
+                        Some(spare) => spare.adopt(info).await,
+                        None => Worker::spawn(info, self.next_worker_id()).await,
+                    };
+                    let mut worker = match started {
+                        Ok(worker) => worker,
+                        Err(e) => return self.init_failed(invocation, e),
+                    };
+                    lines.append(&mut worker.init_logs);
+                    init_duration = Some(worker.init_duration);
+                    match self.pool.start_lane(worker, info) {
+                        Ok(lane) => (lane, None),
+                        Err(e) => return self.init_failed(invocation, SpawnError::Io(e)),
                     }
-                    Err(e) => return self.init_failed(invocation, e),
                 }
+            };
+            let seq = Job::next_seq();
+            let (done, mut outcome) = oneshot::channel();
+            let job = Job {
+                seq,
+                frame: frame.clone(),
+                done,
+            };
+            if lane.submit(job).is_err() {
+                continue;
+            }
+            let finished = match patience {
+                None => outcome.await,
+                Some(patience) => match tokio::time::timeout(patience, &mut outcome).await {
+                    Ok(finished) => finished,
+                    Err(_) if lane.withdraw(seq) => {
+                        // Waited long enough for a busy worker: a worker of its own.
+                        may_queue = false;
+                        continue;
+                    }
+                    Err(_) => outcome.await,
+                },
+            };
+            match finished {
+                Ok(finished) => break finished,
+                // The worker went away before it started this invocation.
+                Err(_) => continue,
             }
         };
-        if let Err(e) = worker.move_home() {
-            return self.init_failed(invocation, SpawnError::Io(e));
-        }
         invocation.init_duration = init_duration;
         lines.push(line(logs::start_line(&request_id, &info.version)));
-
-        let started = Instant::now();
-        let deadline = started + info.timeout;
-        let deadline_epoch_ms = (SystemTime::now() + info.timeout)
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
-        let log_stream = worker.log_stream.clone();
-        let mut checkout = Checkout {
-            worker: Some(worker),
-            pool: self.pool.clone(),
-            deadline,
-            max_response_bytes: info.max_response_bytes,
-        };
-        let outcome = match checkout.worker.as_mut() {
-            Some(worker) => {
-                worker
-                    .invoke(
-                        &request_id,
-                        event,
-                        deadline,
-                        deadline_epoch_ms,
-                        info.max_response_bytes,
-                        &mut lines,
-                    )
-                    .await
-            }
-            None => Err(WorkerFailure::Protocol),
-        };
-        let worker = checkout.worker.take();
-        drop(running);
-        let duration = started.elapsed();
+        let Finished {
+            result: outcome,
+            lines: mut function_lines,
+            duration,
+            log_stream,
+        } = finished;
+        lines.append(&mut function_lines);
         invocation.duration = duration;
 
         let mut max_rss_kib = 0;
-        let mut reusable = false;
         invocation.result = match outcome {
             Ok(reply) => {
                 max_rss_kib = reply.max_rss_kib;
                 match reply.kind {
-                    protocol::RESULT => {
-                        reusable = true;
-                        Ok(reply.body)
-                    }
+                    protocol::RESULT => Ok(reply.body),
                     protocol::ERROR => {
-                        reusable = true;
                         Err(InvokeError::Function(FunctionError::from_body(reply.body)))
                     }
                     protocol::FATAL => {
@@ -469,11 +532,6 @@ impl FunctionHandle {
         let batch = Arc::new(self.batch(log_stream, lines));
         self.logs.send(batch.clone());
         invocation.logs = batch;
-
-        if let Some(mut worker) = worker.filter(|w| reusable && w.is_alive()) {
-            worker.last_used = Instant::now();
-            self.pool.put(worker);
-        }
         invocation
     }
 
@@ -532,7 +590,7 @@ impl FunctionHandle {
                         self.logs.send(Arc::new(batch));
                     }
                     started += 1;
-                    self.pool.put(worker);
+                    self.pool.put_unused(worker);
                 }
                 Ok(Err(e)) => {
                     if first_error.is_none() {
@@ -559,22 +617,26 @@ impl FunctionHandle {
 
     /// Retires workers idle since before `cutoff`; returns how many.
     pub(crate) fn retire_idle(&self, cutoff: Instant) -> usize {
-        let retired: Vec<Worker> = {
-            let mut idle = self.pool.lock();
-            let (keep, old): (Vec<Worker>, Vec<Worker>) = idle
-                .drain(..)
-                .partition(|w| w.last_used >= cutoff && w.is_alive());
-            *idle = keep;
-            old
+        let retired_unused = {
+            let mut unused = self.pool.unused();
+            let before = unused.len();
+            unused.retain(|w| w.last_used >= cutoff && w.is_alive());
+            before - unused.len()
         };
-        retired.len()
+        let mut lanes = self.pool.lanes();
+        let before = lanes.len();
+        lanes.retain(|l| l.is_alive() && !l.retire_if_idle_since(cutoff));
+        retired_unused + (before - lanes.len())
     }
 
-    /// Stops every idle worker and refuses to keep busy ones afterwards.
+    /// Stops every idle worker; busy ones finish their invocations, then stop.
     pub(crate) fn close(&self) {
         self.pool.closed.store(true, Ordering::Release);
-        let workers = std::mem::take(&mut *self.pool.lock());
-        drop(workers);
+        let lanes = std::mem::take(&mut *self.pool.lanes());
+        for lane in lanes {
+            lane.stop();
+        }
+        drop(std::mem::take(&mut *self.pool.unused()));
         drop(self.take_spare());
     }
 
@@ -585,55 +647,11 @@ impl FunctionHandle {
             .take()
     }
 
-    /// Waits up to `patience` for a worker to come back to the pool.
-    async fn wait_for_idle(&self, patience: Duration) -> Option<Worker> {
-        let until = Instant::now() + patience;
-        loop {
-            let returned = self.pool.returned.notified();
-            tokio::pin!(returned);
-            // Registered before looking, so a worker put back in between is not missed.
-            returned.as_mut().enable();
-            if let Some(worker) = self.take_idle() {
-                return Some(worker);
-            }
-            if tokio::time::timeout_at(until, returned).await.is_err() {
-                return self.take_idle();
-            }
+    /// Sends the output of workers that died between invocations to the log sink.
+    fn flush_last_words(&self) {
+        for (stream, lines) in self.pool.common.take_last_words() {
+            self.logs.send(Arc::new(self.batch(stream, lines)));
         }
-    }
-
-    /// Takes the most recently used live worker, preferring one already registered with the
-    /// caller's runtime.
-    fn take_idle(&self) -> Option<Worker> {
-        let home = Home::current();
-        let mut dead = Vec::new();
-        let found = {
-            let mut idle = self.pool.lock();
-            let mut found = None;
-            while !idle.is_empty() {
-                let at = idle
-                    .iter()
-                    .rposition(|w| w.home == home)
-                    .unwrap_or(idle.len() - 1);
-                let worker = idle.remove(at);
-                if worker.is_alive() {
-                    found = Some(worker);
-                    break;
-                }
-                dead.push(worker);
-            }
-            found
-        };
-        // A worker that died between invocations (an error in a timer, say) leaves its last
-        // words on its real stderr: they still belong in its log stream.
-        for worker in dead {
-            let lines = worker.take_output();
-            if !lines.is_empty() {
-                self.logs
-                    .send(Arc::new(self.batch(worker.log_stream.clone(), lines)));
-            }
-        }
-        found
     }
 
     fn next_worker_id(&self) -> u64 {

@@ -1,7 +1,9 @@
 //! The framed protocol between ledge and a worker's bootstrap, over a Unix socket.
 //!
-//! ledge → worker: `u32 LE length`, then `{"id":…,"deadline":<epoch ms>,"event":<event>}`.
-//! The event bytes are spliced in as they are, never parsed and re-serialised here.
+//! ledge → worker: `u32 LE length`, then `{"id":…,"timeout":<ms>,"event":<event>}`.
+//! The event bytes are spliced in as they are, never parsed and re-serialised here. The
+//! timeout is relative: a worker may find a request already waiting when it finishes the one
+//! before (see [`crate::lane`]), and the invocation's clock starts when it takes it.
 //!
 //! worker → ledge: `u32 LE length`, then `u8 kind`, `u32 LE max RSS (KiB)`,
 //! `u32 LE log length`, the log text, then the body (JSON).
@@ -48,19 +50,20 @@ impl From<io::Error> for ReadError {
     }
 }
 
-/// Writes an invocation request into `buf` (cleared first).
-pub(crate) fn encode_request(buf: &mut Vec<u8>, request_id: &str, deadline_ms: u64, event: &[u8]) {
-    buf.clear();
+/// Encodes an invocation request.
+pub(crate) fn encode_request(request_id: &str, timeout_ms: u64, event: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64 + request_id.len() + event.len());
     buf.extend_from_slice(&[0; 4]);
     buf.extend_from_slice(b"{\"id\":\"");
     buf.extend_from_slice(request_id.as_bytes());
-    buf.extend_from_slice(b"\",\"deadline\":");
-    buf.extend_from_slice(itoa_u64(deadline_ms).as_bytes());
+    buf.extend_from_slice(b"\",\"timeout\":");
+    buf.extend_from_slice(itoa_u64(timeout_ms).as_bytes());
     buf.extend_from_slice(b",\"event\":");
     buf.extend_from_slice(event);
     buf.push(b'}');
     let len = (buf.len() - 4) as u32;
     buf[..4].copy_from_slice(&len.to_le_bytes());
+    buf
 }
 
 struct Digits {
@@ -138,16 +141,15 @@ mod tests {
 
     #[test]
     fn request_frame_splices_the_event() {
-        let mut buf = Vec::new();
-        encode_request(&mut buf, "abc", 1_700_000_000_123, br#"{"a":1}"#);
+        let buf = encode_request("abc", 3_000, br#"{"a":1}"#);
         let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
         assert_eq!(len, buf.len() - 4);
         let v: serde_json::Value = serde_json::from_slice(&buf[4..]).unwrap();
         assert_eq!(v["id"], "abc");
-        assert_eq!(v["deadline"], 1_700_000_000_123u64);
+        assert_eq!(v["timeout"], 3_000u64);
         assert_eq!(v["event"]["a"], 1);
-        encode_request(&mut buf, "x", 0, b"null");
-        assert_eq!(&buf[4..], br#"{"id":"x","deadline":0,"event":null}"#);
+        let buf = encode_request("x", 0, b"null");
+        assert_eq!(&buf[4..], br#"{"id":"x","timeout":0,"event":null}"#);
     }
 
     #[tokio::test]

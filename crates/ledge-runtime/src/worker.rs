@@ -8,11 +8,11 @@
 //! attached to the invocation that is running when it arrives. The worker runs in its own
 //! process group so that a kill reaches everything it started.
 //!
-//! A worker's socket is registered with the I/O driver of the tokio runtime that started it: its
-//! [`Home`]. An edge runs one single-threaded runtime per core, and a socket driven by another
-//! thread's runtime costs two cross-thread wake-ups per invocation (and waits whenever that
-//! thread is busy), so a worker taken by another thread is first moved to that thread's driver
-//! ([`Worker::move_home`]), and the pool prefers workers already at home.
+//! A worker's socket is registered with the I/O driver of one tokio runtime: its [`Home`]. An
+//! edge runs one single-threaded runtime per core, and a socket driven by another thread's
+//! runtime costs cross-thread wake-ups on every invocation, so a worker taken into use is first
+//! moved to the driver of the runtime that takes it ([`Worker::move_home`]), where a task then
+//! drives it ([`crate::lane`]).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -111,17 +111,6 @@ pub(crate) enum SpawnError {
     Crashed(String, Vec<LogLine>),
 }
 
-/// Where a worker is in the exchange of one invocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Between invocations.
-    Idle,
-    /// Sending the request: a cut here leaves half a frame, so the worker is unusable.
-    Writing,
-    /// Waiting for the reply: the worker can still finish and be reused.
-    Reading,
-}
-
 /// The I/O driver a worker's socket is registered with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Home {
@@ -146,13 +135,11 @@ impl Home {
 /// A running worker, idle or serving one invocation.
 #[derive(Debug)]
 pub(crate) struct Worker {
-    pub(crate) phase: Phase,
     pub(crate) home: Home,
     child: Child,
     pid: u32,
     stream: UnixStream,
     rbuf: BytesMut,
-    wbuf: Vec<u8>,
     raw: Arc<RawOutput>,
     pub(crate) log_stream: Arc<str>,
     pub(crate) init_duration: Duration,
@@ -300,13 +287,11 @@ impl Worker {
         init_logs.extend(take_raw(&raw));
         match reply.kind {
             protocol::INIT_DONE => Ok(Worker {
-                phase: Phase::Idle,
                 home: Home::current(),
                 child,
                 pid,
                 stream: worker_stream,
                 rbuf,
-                wbuf: Vec::with_capacity(4 * 1024),
                 raw,
                 log_stream,
                 init_duration: started.elapsed(),
@@ -425,89 +410,37 @@ impl Worker {
         self.raw.closed_pipes.load(Ordering::Relaxed) == 0
     }
 
-    /// Runs one invocation. On `Err` the worker is broken and must be dropped.
-    pub(crate) async fn invoke(
+    /// Writes encoded requests to the worker.
+    pub(crate) async fn send(&mut self, frames: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(frames).await
+    }
+
+    /// Reads the worker's next answer. Cancel-safe: a partly read frame stays buffered.
+    pub(crate) async fn next_reply(
         &mut self,
-        request_id: &str,
-        event: &[u8],
-        deadline: Instant,
-        deadline_epoch_ms: u64,
         max_response_bytes: usize,
-        logs: &mut Vec<LogLine>,
-    ) -> Result<Reply, WorkerFailure> {
-        protocol::encode_request(&mut self.wbuf, request_id, deadline_epoch_ms, event);
-        self.phase = Phase::Writing;
-        let exchange = async {
-            self.stream
-                .write_all(&self.wbuf)
-                .await
-                .map_err(|_| ReadError::Closed)?;
-            self.phase = Phase::Reading;
-            protocol::read_reply(&mut self.stream, &mut self.rbuf, max_response_bytes).await
-        };
-        let result = tokio::time::timeout_at(deadline, exchange).await;
-        let failure = match result {
-            Ok(Ok(reply)) => {
-                self.phase = Phase::Idle;
-                logs.extend(split_lines(&reply.logs));
-                self.drain_raw(logs);
-                return Ok(reply);
-            }
-            Err(_) => WorkerFailure::Timeout,
-            Ok(Err(ReadError::TooLarge)) => WorkerFailure::TooLarge,
-            Ok(Err(ReadError::Garbage)) => WorkerFailure::Protocol,
-            Ok(Err(ReadError::Closed)) => {
-                let status = wait_exit(&mut self.child).await;
-                // Let the output readers see the end of the pipes (an OOM message may be there).
-                for _ in 0..20 {
-                    if self.raw.all_closed() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                let oom = self.raw.heap_oom.load(Ordering::Relaxed)
-                    || self.cgroup.as_ref().is_some_and(WorkerCgroup::oom_killed);
-                WorkerFailure::Exit { status, oom }
-            }
-        };
-        self.kill();
-        self.drain_raw(logs);
-        Err(failure)
+    ) -> Result<Reply, ReadError> {
+        protocol::read_reply(&mut self.stream, &mut self.rbuf, max_response_bytes).await
     }
 
-    /// Finishes an invocation whose caller went away: waits for the reply (until the
-    /// deadline) and gives the worker back if it is still sound.
-    pub(crate) async fn finish_abandoned(
-        mut self,
-        deadline: Instant,
-        max_response_bytes: usize,
-    ) -> Option<Worker> {
-        if self.phase != Phase::Reading {
-            return None;
-        }
-        let reply = tokio::time::timeout_at(
-            deadline,
-            protocol::read_reply(&mut self.stream, &mut self.rbuf, max_response_bytes),
-        )
-        .await;
-        match reply {
-            Ok(Ok(reply)) if matches!(reply.kind, protocol::RESULT | protocol::ERROR) => {
-                self.phase = Phase::Idle;
-                let _ = take_raw(&self.raw);
-                self.last_used = Instant::now();
-                Some(self)
+    /// Why a worker whose socket closed went away: its exit status, and whether it ran out of
+    /// memory.
+    pub(crate) async fn exit_failure(&mut self) -> WorkerFailure {
+        let status = wait_exit(&mut self.child).await;
+        // Let the output readers see the end of the pipes (an OOM message may be there).
+        for _ in 0..20 {
+            if self.raw.all_closed() {
+                break;
             }
-            _ => None,
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    }
-
-    /// Output that arrived on the real stdout/stderr and no invocation took yet.
-    pub(crate) fn take_output(&self) -> Vec<LogLine> {
-        take_raw(&self.raw)
+        let oom = self.raw.heap_oom.load(Ordering::Relaxed)
+            || self.cgroup.as_ref().is_some_and(WorkerCgroup::oom_killed);
+        WorkerFailure::Exit { status, oom }
     }
 
     /// Moves output that arrived on the real stdout/stderr into `logs`.
-    fn drain_raw(&self, logs: &mut Vec<LogLine>) {
+    pub(crate) fn drain_raw(&self, logs: &mut Vec<LogLine>) {
         if self.raw.bytes.load(Ordering::Relaxed) == 0 {
             return;
         }

@@ -90,8 +90,72 @@ async fn warm_wait_serves_a_burst_from_warm_workers() {
     assert_eq!(f.cold_starts(), 1);
 }
 
+const TIMED: &str = r#"
+exports.handler = async (event, context) => {
+  const remaining = context.getRemainingTimeInMillis();
+  if (event.forever) await new Promise(() => {});
+  await new Promise((r) => setTimeout(r, event.ms || 0));
+  return { pid: process.pid, remaining };
+};
+"#;
+
+#[tokio::test]
+async fn queued_invocations_start_their_clocks_when_the_worker_takes_them() {
+    // Four 300 ms invocations queued on one worker with a 1 s timeout: together they take
+    // longer than the timeout, but each one's clock starts when the worker takes it.
+    let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
+    let f = rt
+        .load_with("nodejs20.x", "index.handler", &[("index.js", TIMED)], |s| {
+            s.timeout = Duration::from_secs(1)
+        })
+        .await;
+    f.prewarm(1).await.unwrap();
+    call(&f, r#"{"ms":300}"#).await; // the version's pace is known: requests go ahead
+    let ev = br#"{"ms":300}"#;
+    let started = std::time::Instant::now();
+    let (a, b, c, d) = tokio::join!(f.invoke(ev), f.invoke(ev), f.invoke(ev), f.invoke(ev));
+    assert!(started.elapsed() >= Duration::from_millis(1200));
+    let outs: Vec<Value> = [a, b, c, d]
+        .into_iter()
+        .map(|r| serde_json::from_slice(&r.expect("no timeout").payload).unwrap())
+        .collect();
+    for out in &outs {
+        assert_eq!(out["pid"], outs[0]["pid"], "{outs:?}");
+        assert!(out["remaining"].as_u64().unwrap() > 900, "{outs:?}");
+    }
+    assert_eq!(f.cold_starts(), 0);
+}
+
+#[tokio::test]
+async fn invocations_queued_behind_a_timed_out_one_run_elsewhere() {
+    let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
+    let f = rt
+        .load_with("nodejs20.x", "index.handler", &[("index.js", TIMED)], |s| {
+            s.timeout = Duration::from_secs(1)
+        })
+        .await;
+    f.prewarm(1).await.unwrap();
+    let first = call(&f, "{}").await;
+    let quick = || async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        f.invoke(b"{}").await
+    };
+    let (stuck, a, b, c) =
+        tokio::join!(f.invoke(br#"{"forever":true}"#), quick(), quick(), quick());
+    assert!(
+        matches!(stuck, Err(InvokeError::Timeout { .. })),
+        "{stuck:?}"
+    );
+    for out in [a, b, c] {
+        let out: Value =
+            serde_json::from_slice(&out.expect("served by another worker").payload).unwrap();
+        assert_ne!(out["pid"], first["pid"]);
+    }
+    assert!(f.cold_starts() >= 1);
+}
+
 #[test]
-fn workers_move_between_single_threaded_runtimes() {
+fn workers_serve_several_single_threaded_runtimes() {
     // An edge runs one single-threaded runtime per core; workers started on one (or on the
     // main runtime, by prewarm) must serve invocations from the others.
     let main = tokio::runtime::Runtime::new().unwrap();
@@ -103,9 +167,13 @@ fn workers_move_between_single_threaded_runtimes() {
         f.prewarm(2).await.unwrap();
         (rt, f)
     });
+    let (served, all_served) = std::sync::mpsc::channel();
+    let (release, _) = tokio::sync::broadcast::channel::<()>(1);
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let f = f.clone();
+            let served = served.clone();
+            let mut released = release.subscribe();
             std::thread::spawn(move || {
                 let local = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -115,17 +183,25 @@ fn workers_move_between_single_threaded_runtimes() {
                     for _ in 0..100 {
                         f.invoke(b"{}").await.unwrap();
                     }
+                    served.send(()).unwrap();
+                    // A worker is driven by the runtime that took it into use: keep it running.
+                    let _ = released.recv().await;
                 })
             })
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
+    for _ in 0..2 {
+        all_served.recv().unwrap();
     }
     assert_eq!(f.cold_starts(), 0, "prewarmed workers served both threads");
     assert_eq!(f.idle_workers(), 2);
-    // And back on the main runtime.
+    // And the main runtime is served by them too.
     main.block_on(async { f.invoke(b"{}").await.unwrap() });
+    assert_eq!(f.cold_starts(), 0);
+    release.send(()).unwrap();
+    for t in threads {
+        t.join().unwrap();
+    }
     drop(f);
     drop(rt);
 }

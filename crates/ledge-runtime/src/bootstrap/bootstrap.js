@@ -1,7 +1,7 @@
 // ledge's Node.js bootstrap: the init phase loads the handler once, then invocations are served
 // one at a time over the Unix socket named by LEDGE_SOCKET.
 //
-// Frames ledge -> worker: u32 LE length, then JSON {"id", "deadline" (epoch ms), "event"}.
+// Frames ledge -> worker: u32 LE length, then JSON {"id", "timeout" (ms), "event"}.
 // Frames worker -> ledge: u32 LE length, then u8 kind, u32 LE max RSS in KiB, u32 LE log length,
 // the captured log text (UTF-8) and the body (JSON). Kinds: I init done, X init error,
 // R result, E function error, F fatal error (the worker exits after sending it).
@@ -138,6 +138,9 @@ let inbox = Buffer.alloc(0);
 let ready = false;
 let pending = [];
 let invocation = null;
+// Requests that arrived while another ran: ledge may write the next one early (a worker still
+// runs one at a time; each one's clock starts when it is taken from here).
+const waiting = [];
 
 function maxRssKib() {
   try {
@@ -168,11 +171,17 @@ socket.on('data', (chunk) => {
     const body = inbox.toString('utf8', 4, 4 + len);
     inbox = inbox.subarray(4 + len);
     const request = JSON.parse(body);
-    if (ready) invoke(request);
+    if (ready) waiting.push(request);
     else if (request.load) init(request.load);
     else pending.push(request);
   }
+  if (!invocation) next();
 });
+
+function next() {
+  const request = waiting.shift();
+  if (request !== undefined) invoke(request);
+}
 // ledge went away (or closed this worker): nothing more to serve.
 socket.on('close', () => process.exit(0));
 socket.on('error', () => process.exit(0));
@@ -282,7 +291,7 @@ let handlerFn = null;
 
 function invoke(request) {
   currentId = request.id;
-  const deadline = request.deadline;
+  const deadline = Date.now() + request.timeout;
   const state = { done: false };
   invocation = state;
 
@@ -335,7 +344,12 @@ function invoke(request) {
 }
 
 function reply(err, result) {
+  answer(err, result);
   invocation = null;
+  next();
+}
+
+function answer(err, result) {
   if (err != null) {
     logError('Invoke Error', err);
     send(KIND.E, invokeErrorJson(err));
@@ -387,9 +401,9 @@ function init(load) {
       handlerFn = fn;
       ready = true;
       send(KIND.I, '');
-      const queued = pending;
+      waiting.push(...pending);
       pending = [];
-      for (const request of queued) invoke(request);
+      next();
     },
     (err) => {
       logError('Uncaught Exception', err);

@@ -1,7 +1,7 @@
 # ledge's Python bootstrap: the init phase imports the handler once, then invocations are served
 # one at a time over the Unix socket named by LEDGE_SOCKET.
 #
-# Frames ledge -> worker: u32 LE length, then JSON {"id", "deadline" (epoch ms), "event"}.
+# Frames ledge -> worker: u32 LE length, then JSON {"id", "timeout" (ms), "event"}.
 # Frames worker -> ledge: u32 LE length, then u8 kind, u32 LE max RSS in KiB, u32 LE log length,
 # the captured log text (UTF-8) and the body (JSON). Kinds: I init done, X init error,
 # R result, E function error, F fatal error (the worker exits after sending it).
@@ -336,7 +336,8 @@ def main():
         request = loads(read_frame())
         request_id = request["id"]
         _logs.request_id = request_id
-        context = LambdaContext(request_id, request["deadline"])
+        # The clock starts now: ledge may have written this request while another ran.
+        context = LambdaContext(request_id, time.time() * 1000 + request["timeout"])
         try:
             result = handler(request["event"], context)
         except MemoryError as e:
