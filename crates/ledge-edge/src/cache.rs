@@ -11,7 +11,7 @@ use http::{Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use ledge_cache::{Body, Cache, CacheError, CacheRequest, Conditional, OriginResponse};
-pub use ledge_cache::{CacheConfig, DiskConfig};
+pub use ledge_cache::{CacheConfig, DiskConfig, DEFAULT_MAX_OBJECT_SIZE};
 
 use crate::body::{EdgeBody, RequestBody};
 use crate::error::{EdgeError, ErrorKind};
@@ -166,34 +166,84 @@ async fn into_origin_response(
             body: Body::Stream(body),
         });
     }
-    let bytes = match body {
-        EdgeBody::Empty => Bytes::new(),
-        EdgeBody::Full(b) => b.unwrap_or_default(),
-        mut other => {
-            let mut buf = BytesMut::with_capacity(
-                usize::try_from(declared.unwrap_or(0).min(max)).unwrap_or(0),
-            );
-            while let Some(frame) = other.frame().await {
-                let frame = frame.map_err(body_error)?;
-                if let Ok(data) = frame.into_data() {
-                    buf.extend_from_slice(&data);
-                }
-                if buf.len() as u64 > max {
-                    return Err(EdgeError::new(ErrorKind::OriginInvalidResponse)
-                        .explain("chunked body over the cache's object size"));
-                }
-            }
-            if other.is_end_stream() && declared.is_some_and(|n| n != buf.len() as u64) {
-                return Err(EdgeError::new(ErrorKind::OriginInvalidResponse).explain("short body"));
-            }
-            buf.freeze()
-        }
+    let body = match buffer_body(body, declared, max).await? {
+        Buffered::Full(bytes) => Body::Full(bytes),
+        // A Stream body is passed through and never stored: the viewer still gets all of it.
+        Buffered::TooBig(rest) => Body::Stream(rest),
+    };
+    let headers = match body {
+        Body::Full(_) => detach(parts.headers),
+        Body::Stream(_) => parts.headers,
     };
     Ok(OriginResponse {
         status: parts.status,
-        headers: detach(parts.headers),
-        body: Body::Full(bytes),
+        headers,
+        body,
     })
+}
+
+/// A body read into memory, or (past the cache's object size) what was read so far put back
+/// in front of the rest.
+enum Buffered {
+    Full(Bytes),
+    TooBig(EdgeBody),
+}
+
+async fn buffer_body(
+    body: EdgeBody,
+    declared: Option<u64>,
+    max: u64,
+) -> Result<Buffered, EdgeError> {
+    let mut body = match body {
+        EdgeBody::Empty => return Ok(Buffered::Full(Bytes::new())),
+        EdgeBody::Full(b) => return Ok(Buffered::Full(b.unwrap_or_default())),
+        other => other,
+    };
+    let mut buf =
+        BytesMut::with_capacity(usize::try_from(declared.unwrap_or(0).min(max)).unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(body_error)?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+        }
+        if buf.len() as u64 > max {
+            // Only a body without Content-Length gets here (a declared one over `max` is
+            // streamed from the start).
+            return Ok(Buffered::TooBig(EdgeBody::stream(Replay {
+                first: Some(buf.freeze()),
+                rest: body,
+            })));
+        }
+    }
+    if body.is_end_stream() && declared.is_some_and(|n| n != buf.len() as u64) {
+        return Err(EdgeError::new(ErrorKind::OriginInvalidResponse).explain("short body"));
+    }
+    Ok(Buffered::Full(buf.freeze()))
+}
+
+/// The bytes already read from a body, then the rest of it.
+struct Replay {
+    first: Option<Bytes>,
+    rest: EdgeBody,
+}
+
+impl http_body::Body for Replay {
+    type Data = Bytes;
+    type Error = crate::body::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if let Some(b) = self.first.take() {
+            return std::task::Poll::Ready(Some(Ok(http_body::Frame::data(b))));
+        }
+        std::pin::Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
 }
 
 /// Copies header values out of the connection's read buffer: hyper's values are slices of it,

@@ -62,6 +62,10 @@ pub(crate) struct EdgeArgs {
     /// Memory cache tier size in bytes [default: 268435456].
     #[arg(long, env = "LEDGE_CACHE_MEMORY_SIZE")]
     cache_memory_size: Option<u64>,
+    /// Largest response body the cache stores, in bytes; larger ones stream through
+    /// uncached [default: 67108864].
+    #[arg(long, env = "LEDGE_CACHE_MAX_OBJECT_SIZE")]
+    cache_max_object_size: Option<u64>,
     /// Largest request body accepted, in bytes [default: 1073741824].
     #[arg(long, env = "LEDGE_MAX_BODY_SIZE")]
     max_body_size: Option<u64>,
@@ -92,6 +96,7 @@ struct EdgeConfig {
     cache_dir: Option<PathBuf>,
     cache_size: u64,
     cache_memory_size: u64,
+    cache_max_object_size: u64,
     max_body_size: u64,
     origin_ca: Vec<PathBuf>,
     header_read_timeout: Duration,
@@ -156,6 +161,10 @@ impl EdgeConfig {
                 .cache_memory_size
                 .or(f.parse("cache_memory_size")?)
                 .unwrap_or(256 << 20),
+            cache_max_object_size: a
+                .cache_max_object_size
+                .or(f.parse("cache_max_object_size")?)
+                .unwrap_or(ledge_edge::cache::DEFAULT_MAX_OBJECT_SIZE),
             max_body_size: a
                 .max_body_size
                 .or(f.parse("max_body_size")?)
@@ -288,7 +297,7 @@ fn ledge_cache_config(cfg: &EdgeConfig) -> ledge_edge::cache::CacheConfig {
                 dir: dir.clone(),
                 max_bytes: cfg.cache_size.max(1),
             }),
-        ..Default::default()
+        max_object_size: cfg.cache_max_object_size,
     }
 }
 

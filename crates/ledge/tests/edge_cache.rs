@@ -329,3 +329,43 @@ async fn caching_disabled_streams_and_generated_errors_are_cached() {
         r.headers
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_body_over_the_object_size_streams_through_uncached() {
+    // 3,000 bytes in two chunks of 1,500: the second pushes the buffer past the 2,000-byte
+    // limit, so what was buffered must be put back in front of the rest.
+    let big: String = (0..3000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let o = Origin::new()
+        .route(
+            "/big",
+            Route::ok(big.clone())
+                .header("cache-control", "max-age=60")
+                .chunked(),
+        )
+        .route(
+            "/small",
+            Route::ok("s".repeat(1500))
+                .header("cache-control", "max-age=60")
+                .chunked(),
+        )
+        .run()
+        .await;
+    let e = Edge::builder(BIN)
+        .snapshot(snapshot::single("E1", H, o.port()))
+        .arg("--cache-max-object-size")
+        .arg("2000")
+        .start();
+    for _ in 0..2 {
+        let r = get(&e, "/big").await;
+        assert_eq!((r.status, r.x_cache()), (200, "Miss from cloudfront"));
+        assert_eq!(r.text(), big);
+    }
+    assert_eq!(o.hits("/big"), 2, "an object over the limit is not cached");
+    // Under the limit, a chunked body is still cached.
+    assert_eq!(get(&e, "/small").await.x_cache(), "Miss from cloudfront");
+    let r = get(&e, "/small").await;
+    assert_eq!((r.x_cache(), r.body.len()), ("Hit from cloudfront", 1500));
+    assert_eq!(o.hits("/small"), 1);
+}
