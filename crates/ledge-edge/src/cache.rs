@@ -3,6 +3,7 @@
 //! an error and never stored) and turns the outcome into the viewer's response.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
@@ -10,19 +11,31 @@ use http::request::Parts;
 use http::{Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use ledge_cache::{Body, Cache, CacheError, CacheRequest, Conditional, OriginResponse};
+use ledge_cache::{Body, Cache, CacheError, CacheRequest, Conditional, OriginResponse, Refresh};
 pub use ledge_cache::{CacheConfig, DiskConfig, DEFAULT_MAX_OBJECT_SIZE};
 
 use crate::body::{EdgeBody, RequestBody};
 use crate::error::{EdgeError, ErrorKind};
 use crate::origin::BodyTimeout;
 use crate::response::{self, names, x_cache};
-use crate::snapshot::{CompiledBehavior, CompiledDistribution};
+use crate::snapshot::CompiledDistribution;
 
 /// The edge's cache (or none: every request goes to the origin).
 #[derive(Debug, Clone, Default)]
 pub struct EdgeCache {
     cache: Option<Cache>,
+}
+
+/// A `stale-while-revalidate` refresh owed after a stale answer (§5.7): it holds the key's
+/// refresh slot, so other viewers keep getting the stale copy meanwhile; dropping it unrun
+/// gives the slot up.
+#[derive(Debug)]
+pub struct RefreshJob {
+    cache: Cache,
+    ticket: Refresh,
+    distribution: Arc<CompiledDistribution>,
+    behavior: usize,
+    parts: Parts,
 }
 
 /// Viewer request headers the edge replaces with its own on a cache fill (§4.2).
@@ -56,16 +69,17 @@ impl EdgeCache {
     }
 
     /// Answers from cache, or calls `fetch` (the origin path) on a miss and stores the result
-    /// when it is cacheable. Sets `X-Cache`.
+    /// when it is cacheable. Sets `X-Cache`. A stale answer within `stale-while-revalidate`
+    /// comes with a [`RefreshJob`] the caller runs after answering (§5.7).
     pub async fn serve<F, Fut>(
         &self,
-        distribution: &CompiledDistribution,
-        behavior: &CompiledBehavior,
+        distribution: &Arc<CompiledDistribution>,
+        behavior: usize,
         parts: Parts,
         body: RequestBody,
         request_id: &HeaderValue,
         fetch: F,
-    ) -> Response<EdgeBody>
+    ) -> (Response<EdgeBody>, Option<RefreshJob>)
     where
         F: FnOnce(Request<RequestBody>) -> Fut,
         Fut: Future<Output = Response<EdgeBody>>,
@@ -73,13 +87,21 @@ impl EdgeCache {
         let Some(cache) = &self.cache else {
             let mut resp = fetch(Request::from_parts(parts, body)).await;
             set_default_x_cache(&mut resp);
-            return resp;
+            return (resp, None);
+        };
+        let Some(settings) = distribution
+            .behaviors
+            .get(behavior)
+            .map(|b| &b.cache_settings)
+        else {
+            let e = EdgeError::new(ErrorKind::Internal).explain("behavior index");
+            return (response::error_page(&e, request_id), None);
         };
         let req = CacheRequest::new(
             &distribution.id,
             &distribution.domain_name,
             &parts,
-            &behavior.cache_settings,
+            settings,
         );
         let max = cache.max_object_size();
         let parts_ref = &parts;
@@ -91,7 +113,14 @@ impl EdgeCache {
             })
             .await;
         match outcome {
-            Ok(o) => {
+            Ok(mut o) => {
+                let job = o.refresh.take().map(|ticket| RefreshJob {
+                    cache: cache.clone(),
+                    ticket,
+                    distribution: distribution.clone(),
+                    behavior,
+                    parts: refresh_parts(&parts),
+                });
                 let body = match o.body {
                     Body::Full(b) => EdgeBody::full(b),
                     Body::Stream(s) => s,
@@ -105,11 +134,11 @@ impl EdgeCache {
                     HeaderValue::from_static(o.cache_status.as_str())
                 };
                 resp.headers_mut().insert(names::X_CACHE, x);
-                resp
+                (resp, job)
             }
             Err(e) => {
                 tracing::warn!(error = %e, distribution = %distribution.id, "origin response unusable");
-                response::error_page(&e, request_id)
+                (response::error_page(&e, request_id), None)
             }
         }
     }
@@ -120,6 +149,68 @@ impl EdgeCache {
             .as_ref()
             .map_or(0, |c| c.invalidate(distribution_id, paths))
     }
+}
+
+// === impl RefreshJob ===
+
+impl RefreshJob {
+    /// Revalidates (or refetches) the stale entry through `fetch`, the same origin path as a
+    /// miss, and stores the result; the next request gets it. Failures are logged: the stale
+    /// copy stays until its window ends.
+    pub async fn run<F, Fut>(self, fetch: F)
+    where
+        F: FnOnce(Request<RequestBody>) -> Fut,
+        Fut: Future<Output = Response<EdgeBody>>,
+    {
+        let Self {
+            cache,
+            ticket,
+            distribution,
+            behavior,
+            parts,
+        } = self;
+        let Some(b) = distribution.behaviors.get(behavior) else {
+            return;
+        };
+        let req = CacheRequest::new(
+            &distribution.id,
+            &distribution.domain_name,
+            &parts,
+            &b.cache_settings,
+        );
+        let max = cache.max_object_size();
+        let parts_ref = &parts;
+        let result = cache
+            .refresh(&req, ticket, move |cond: Conditional| async move {
+                let resp = fetch(origin_request(parts_ref, RequestBody::Empty, &cond)).await;
+                into_origin_response(resp, cond.cache_fill, max).await
+            })
+            .await;
+        match result {
+            Ok(status) => tracing::debug!(
+                distribution = %distribution.id,
+                path = parts.uri.path(),
+                status = status.as_str(),
+                "stale-while-revalidate refresh done"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                distribution = %distribution.id,
+                "stale-while-revalidate refresh failed"
+            ),
+        }
+    }
+}
+
+/// The request a background refresh replays: the viewer's method, URI and headers (the
+/// cache key's inputs); the body is never needed, only GET is served stale.
+fn refresh_parts(parts: &Parts) -> Parts {
+    let mut req = Request::new(());
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers.clone();
+    req.into_parts().0
 }
 
 fn set_default_x_cache(resp: &mut Response<EdgeBody>) {

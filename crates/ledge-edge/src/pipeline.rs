@@ -70,6 +70,28 @@ struct Ctx {
     peer: SocketAddr,
 }
 
+// === impl Ctx ===
+
+impl Ctx {
+    /// The context of a background refresh for this request: same distribution, behavior and
+    /// viewer, but its own request id (the viewer's request is over by then).
+    fn background(&self) -> Ctx {
+        Ctx {
+            snapshot: self.snapshot.clone(),
+            distribution: self.distribution.clone(),
+            behavior: self.behavior,
+            trigger: TriggerCtx {
+                distribution: self.trigger.distribution.clone(),
+                behavior: self.trigger.behavior.clone(),
+                request_id: ids::request_id(),
+                client_ip: self.trigger.client_ip,
+                https: self.trigger.https,
+            },
+            peer: self.peer,
+        }
+    }
+}
+
 // === impl Edge ===
 
 impl<T: Triggers> Edge<T> {
@@ -115,7 +137,12 @@ impl<T: Triggers> Edge<T> {
     }
 
     /// Serves one viewer request; never fails (errors become CloudFront's error responses).
-    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<EdgeBody> {
+    /// Takes the `Arc` because a stale answer may leave a background refresh behind (§5.7).
+    pub async fn handle(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+    ) -> Response<EdgeBody> {
         let request_id = ids::request_id();
         let version = req.version();
         let mut resp = match self.serve(req, conn, &request_id).await {
@@ -140,7 +167,7 @@ impl<T: Triggers> Edge<T> {
     }
 
     async fn serve(
-        &self,
+        self: &Arc<Self>,
         req: Request<Incoming>,
         conn: ConnInfo,
         request_id: &HeaderValue,
@@ -236,20 +263,31 @@ impl<T: Triggers> Edge<T> {
         self.triggers.viewer_response(&ctx.trigger, resp).await
     }
 
-    /// The cache step: a hit is answered from cache; a miss goes to [`Self::fetch`].
-    async fn cache_or_fetch(&self, ctx: &Ctx, req: Request<RequestBody>) -> Response<EdgeBody> {
-        let behavior = &ctx.distribution.behaviors[ctx.behavior];
+    /// The cache step: a hit is answered from cache; a miss goes to [`Self::fetch`]. A stale
+    /// answer's refresh runs in a task of its own, so this viewer does not wait for it.
+    async fn cache_or_fetch(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        req: Request<RequestBody>,
+    ) -> Response<EdgeBody> {
         let (parts, body) = req.into_parts();
-        self.cache
+        let (resp, refresh) = self
+            .cache
             .serve(
                 &ctx.distribution,
-                behavior,
+                ctx.behavior,
                 parts,
                 body,
                 &ctx.trigger.request_id,
                 |req| self.fetch(ctx, req),
             )
-            .await
+            .await;
+        if let Some(job) = refresh {
+            let edge = Arc::clone(self);
+            let ctx = ctx.background();
+            tokio::spawn(async move { job.run(|req| edge.fetch(&ctx, req)).await });
+        }
+        resp
     }
 
     /// A miss: origin-request trigger → origin fetch → origin-response trigger. Origin failures
@@ -289,7 +327,7 @@ impl<T: Triggers> Edge<T> {
 
     /// §8.4: replaces an error with the configured page and/or status.
     async fn custom_error_response(
-        &self,
+        self: &Arc<Self>,
         ctx: &Ctx,
         resp: Response<EdgeBody>,
     ) -> Response<EdgeBody> {
