@@ -15,6 +15,7 @@ use crate::error::{EdgeError, ErrorKind};
 use crate::ids::{self, EdgeIdentity};
 use crate::response::{self, names, x_cache};
 use crate::snapshot::{CompiledDistribution, CompiledSnapshot};
+use crate::sniff::Verdicts;
 use crate::store::{InstallError, SnapshotStore};
 use crate::triggers::{Flow, TriggerCtx, Triggers};
 use ledge_model::{ConfigSnapshot, ViewerProtocolPolicy};
@@ -47,8 +48,9 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// Whether the viewer used TLS.
     pub https: bool,
-    /// Raised by the connection's [`crate::sniff::Sniff`] when a CL+TE head went by.
-    pub smuggling: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The refusals of the connection's [`crate::sniff::Sniff`] (HTTP/1 listeners); it checks
+    /// head sizes and framing on the raw bytes, so the pipeline does not.
+    pub sniff: Option<Arc<Verdicts>>,
 }
 
 /// An edge node's request handler; shared by every connection.
@@ -117,6 +119,11 @@ impl<T: Triggers> Edge<T> {
         &self.store
     }
 
+    /// The limits on viewer requests.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// The cache (for invalidations).
     pub fn cache(&self) -> &EdgeCache {
         &self.cache
@@ -172,14 +179,17 @@ impl<T: Triggers> Edge<T> {
         conn: ConnInfo,
         request_id: &HeaderValue,
     ) -> Result<Response<EdgeBody>, EdgeError> {
-        if conn
-            .smuggling
-            .as_ref()
-            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
-        {
-            return Err(EdgeError::new(ErrorKind::InvalidRequest).explain("CL+TE"));
+        // Called for every request, so the sniff's request numbers stay in step.
+        if let Some(why) = conn.sniff.as_ref().and_then(|v| v.next_request()) {
+            let kind = if why.too_large() {
+                ErrorKind::RequestHeaderTooLarge
+            } else {
+                ErrorKind::InvalidRequest
+            };
+            return Err(EdgeError::new(kind).explain(why.reason()));
         }
-        self.check_request(&req)?;
+        let sniffed = conn.sniff.is_some() && req.version() != Version::HTTP_2;
+        self.check_request(&req, sniffed)?;
         let snapshot = self.store.load();
         let distribution = {
             let host = viewer_host(req.uri(), req.headers(), req.version())?;
@@ -373,21 +383,24 @@ impl<T: Triggers> Edge<T> {
         page_resp
     }
 
-    /// §1's refusals that need no routing.
-    fn check_request(&self, req: &Request<Incoming>) -> Result<(), EdgeError> {
+    /// §1's refusals that need no routing. The size limits are checked here only for requests
+    /// the sniff did not see (HTTP/2), on the decoded head, which is close to its HTTP/1 size.
+    fn check_request(&self, req: &Request<Incoming>, sniffed: bool) -> Result<(), EdgeError> {
         let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
-        if uri_len > self.limits.max_url_bytes {
+        if !sniffed && uri_len > self.limits.max_url_bytes {
             return Err(EdgeError::new(ErrorKind::RequestHeaderTooLarge).explain("url"));
         }
-        let head = req.method().as_str().len()
-            + uri_len
-            + 11
-            + req
-                .headers()
-                .iter()
-                .map(|(n, v)| n.as_str().len() + v.len() + 4)
-                .sum::<usize>();
-        if head > self.limits.max_head_bytes {
+        let head = || {
+            req.method().as_str().len()
+                + uri_len
+                + 11
+                + req
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                    .sum::<usize>()
+        };
+        if !sniffed && head() > self.limits.max_head_bytes {
             return Err(EdgeError::new(ErrorKind::RequestHeaderTooLarge).explain("headers"));
         }
         let h = req.headers();

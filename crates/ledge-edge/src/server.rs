@@ -1,12 +1,11 @@
 //! Viewer listeners: HTTP/1.1 on plain TCP, HTTP/2 and HTTP/1.1 (by ALPN) over TLS.
 //!
 //! Each accepted connection runs in its own task. Slow clients are cut off by the header read
-//! timeout (HTTP/1) and the TLS handshake timeout; request heads hyper cannot hold get its own
-//! 431, anything between the CloudFront limits and hyper's buffer gets the pipeline's 413.
+//! timeout (HTTP/1) and the TLS handshake timeout. HTTP/1 bytes go through [`Sniff`] first,
+//! which refuses oversized and ambiguous request heads before hyper parses them.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::pipeline::{ConnInfo, Edge};
-use crate::sniff::Sniff;
+use crate::sniff::{Sniff, Verdicts};
 use crate::triggers::Triggers;
 
 /// Connection-level settings of the listeners.
@@ -28,8 +27,8 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     /// How long a TLS handshake may take, default 10 s.
     pub handshake_timeout: Duration,
-    /// hyper's read buffer, which bounds a request head; above the 20,480-byte limit so the
-    /// pipeline can answer 413 itself. Default 64 KiB.
+    /// hyper's read buffer, which bounds a request head; above the 20,480-byte limit (which
+    /// [`Sniff`] enforces before hyper reads a head). Default 64 KiB.
     pub max_buf_size: usize,
 }
 
@@ -192,21 +191,25 @@ async fn serve_connection<T, S>(
     T: Triggers,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let flag = Arc::new(AtomicBool::new(false));
+    let verdicts = Arc::new(Verdicts::default());
     let conn = ConnInfo {
         peer,
         https,
-        smuggling: Some(flag.clone()),
+        sniff: Some(verdicts.clone()),
     };
+    let limits = edge.limits();
+    let stream = Sniff::new(
+        stream,
+        limits.max_head_bytes,
+        limits.max_url_bytes,
+        verdicts,
+    );
     let svc = service_fn(move |req| {
         let edge = edge.clone();
         let conn = conn.clone();
         async move { Ok::<_, Infallible>(edge.handle(req, conn).await) }
     });
-    if let Err(e) = builder
-        .serve_connection(TokioIo::new(Sniff::new(stream, flag)), svc)
-        .await
-    {
+    if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
     }
 }
