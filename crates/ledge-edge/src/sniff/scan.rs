@@ -499,12 +499,16 @@ impl Scanner {
                 let Some(d) = (b as char).to_digit(16) else {
                     return false;
                 };
-                // hyper refuses sizes over 16 hex digits too (overflow).
+                // Like hyper: at least one digit, and a size that overflows is an error.
                 self.chunk_digits = self.chunk_digits.saturating_add(1);
-                if self.chunk_digits > 16 {
-                    return false;
+                match self
+                    .chunk_size
+                    .checked_mul(16)
+                    .and_then(|n| n.checked_add(u64::from(d)))
+                {
+                    Some(n) => self.chunk_size = n,
+                    None => return false,
                 }
-                self.chunk_size = (self.chunk_size << 4) | u64::from(d);
                 State::ChunkSize
             }
             (State::ChunkSizeLws, b' ' | b'\t') => State::ChunkSizeLws,

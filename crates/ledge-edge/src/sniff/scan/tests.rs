@@ -206,6 +206,7 @@ fn broken_chunked_framing_is_reported_where_it_breaks() {
         (b"zz\r\n", 0),
         (b"3\nabc", 1),
         (b"11111111111111111\r\n", 16),
+        (b"\r\n", 0),
     ] {
         let mut input = head.to_vec();
         input.extend_from_slice(body);
@@ -219,6 +220,13 @@ fn broken_chunked_framing_is_reported_where_it_breaks() {
             String::from_utf8_lossy(body)
         );
     }
+}
+
+#[test]
+fn leading_zeros_in_chunk_sizes_are_fine() {
+    let input = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+000000000000000000003\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+    assert_eq!(scan_all(input), (Scan::Clean, 2));
 }
 
 #[test]
