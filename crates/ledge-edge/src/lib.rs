@@ -7,11 +7,12 @@
 //!
 //! How to use: build a [`SnapshotStore`] from a [`ledge_model::ConfigSnapshot`], an
 //! [`Edge`] over it, then run [`server::serve_http`] / [`server::serve_https`] on bound
-//! listeners and, for a file, [`reload::follow_file`]. The `ledge edge` command does exactly
+//! listeners (a [`Drain`] stops them gracefully) and, for a file, [`reload::follow_file`]. The `ledge edge` command does exactly
 //! that; `docs/edge.md` describes the behaviour.
 
 pub mod body;
 pub mod cache;
+pub mod drain;
 pub mod error;
 pub mod feed;
 pub mod forward;
@@ -32,6 +33,7 @@ pub mod triggers;
 
 pub use body::{EdgeBody, RequestBody};
 pub use cache::EdgeCache;
+pub use drain::Drain;
 pub use error::{EdgeError, ErrorKind, ErrorSource};
 pub use ids::EdgeIdentity;
 pub use origin::OriginClients;

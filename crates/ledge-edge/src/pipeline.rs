@@ -15,6 +15,7 @@ use crate::error::{EdgeError, ErrorKind};
 use crate::ids::{self, EdgeIdentity};
 use crate::response::{self, names, x_cache};
 use crate::snapshot::{CompiledDistribution, CompiledSnapshot};
+use crate::sniff::Verdicts;
 use crate::store::{InstallError, SnapshotStore};
 use crate::triggers::{Flow, TriggerCtx, Triggers};
 use ledge_model::{ConfigSnapshot, ViewerProtocolPolicy};
@@ -47,8 +48,9 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// Whether the viewer used TLS.
     pub https: bool,
-    /// Raised by the connection's [`crate::sniff::Sniff`] when a CL+TE head went by.
-    pub smuggling: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The refusals of the connection's [`crate::sniff::Sniff`] (HTTP/1 listeners); it checks
+    /// head sizes and framing on the raw bytes, so the pipeline does not.
+    pub sniff: Option<Arc<Verdicts>>,
 }
 
 /// An edge node's request handler; shared by every connection.
@@ -68,6 +70,28 @@ struct Ctx {
     behavior: usize,
     trigger: TriggerCtx,
     peer: SocketAddr,
+}
+
+// === impl Ctx ===
+
+impl Ctx {
+    /// The context of a background refresh for this request: same distribution, behavior and
+    /// viewer, but its own request id (the viewer's request is over by then).
+    fn background(&self) -> Ctx {
+        Ctx {
+            snapshot: self.snapshot.clone(),
+            distribution: self.distribution.clone(),
+            behavior: self.behavior,
+            trigger: TriggerCtx {
+                distribution: self.trigger.distribution.clone(),
+                behavior: self.trigger.behavior.clone(),
+                request_id: ids::request_id(),
+                client_ip: self.trigger.client_ip,
+                https: self.trigger.https,
+            },
+            peer: self.peer,
+        }
+    }
 }
 
 // === impl Edge ===
@@ -95,6 +119,11 @@ impl<T: Triggers> Edge<T> {
         &self.store
     }
 
+    /// The limits on viewer requests.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// The cache (for invalidations).
     pub fn cache(&self) -> &EdgeCache {
         &self.cache
@@ -115,7 +144,12 @@ impl<T: Triggers> Edge<T> {
     }
 
     /// Serves one viewer request; never fails (errors become CloudFront's error responses).
-    pub async fn handle(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<EdgeBody> {
+    /// Takes the `Arc` because a stale answer may leave a background refresh behind (§5.7).
+    pub async fn handle(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+    ) -> Response<EdgeBody> {
         let request_id = ids::request_id();
         let version = req.version();
         let mut resp = match self.serve(req, conn, &request_id).await {
@@ -140,19 +174,22 @@ impl<T: Triggers> Edge<T> {
     }
 
     async fn serve(
-        &self,
+        self: &Arc<Self>,
         req: Request<Incoming>,
         conn: ConnInfo,
         request_id: &HeaderValue,
     ) -> Result<Response<EdgeBody>, EdgeError> {
-        if conn
-            .smuggling
-            .as_ref()
-            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
-        {
-            return Err(EdgeError::new(ErrorKind::InvalidRequest).explain("CL+TE"));
+        // Called for every request, so the sniff's request numbers stay in step.
+        if let Some(why) = conn.sniff.as_ref().and_then(|v| v.next_request()) {
+            let kind = if why.too_large() {
+                ErrorKind::RequestHeaderTooLarge
+            } else {
+                ErrorKind::InvalidRequest
+            };
+            return Err(EdgeError::new(kind).explain(why.reason()));
         }
-        self.check_request(&req)?;
+        let sniffed = conn.sniff.is_some() && req.version() != Version::HTTP_2;
+        self.check_request(&req, sniffed)?;
         let snapshot = self.store.load();
         let distribution = {
             let host = viewer_host(req.uri(), req.headers(), req.version())?;
@@ -236,20 +273,31 @@ impl<T: Triggers> Edge<T> {
         self.triggers.viewer_response(&ctx.trigger, resp).await
     }
 
-    /// The cache step: a hit is answered from cache; a miss goes to [`Self::fetch`].
-    async fn cache_or_fetch(&self, ctx: &Ctx, req: Request<RequestBody>) -> Response<EdgeBody> {
-        let behavior = &ctx.distribution.behaviors[ctx.behavior];
+    /// The cache step: a hit is answered from cache; a miss goes to [`Self::fetch`]. A stale
+    /// answer's refresh runs in a task of its own, so this viewer does not wait for it.
+    async fn cache_or_fetch(
+        self: &Arc<Self>,
+        ctx: &Ctx,
+        req: Request<RequestBody>,
+    ) -> Response<EdgeBody> {
         let (parts, body) = req.into_parts();
-        self.cache
+        let (resp, refresh) = self
+            .cache
             .serve(
                 &ctx.distribution,
-                behavior,
+                ctx.behavior,
                 parts,
                 body,
                 &ctx.trigger.request_id,
                 |req| self.fetch(ctx, req),
             )
-            .await
+            .await;
+        if let Some(job) = refresh {
+            let edge = Arc::clone(self);
+            let ctx = ctx.background();
+            tokio::spawn(async move { job.run(|req| edge.fetch(&ctx, req)).await });
+        }
+        resp
     }
 
     /// A miss: origin-request trigger → origin fetch → origin-response trigger. Origin failures
@@ -289,7 +337,7 @@ impl<T: Triggers> Edge<T> {
 
     /// §8.4: replaces an error with the configured page and/or status.
     async fn custom_error_response(
-        &self,
+        self: &Arc<Self>,
         ctx: &Ctx,
         resp: Response<EdgeBody>,
     ) -> Response<EdgeBody> {
@@ -335,21 +383,24 @@ impl<T: Triggers> Edge<T> {
         page_resp
     }
 
-    /// §1's refusals that need no routing.
-    fn check_request(&self, req: &Request<Incoming>) -> Result<(), EdgeError> {
+    /// §1's refusals that need no routing. The size limits are checked here only for requests
+    /// the sniff did not see (HTTP/2), on the decoded head, which is close to its HTTP/1 size.
+    fn check_request(&self, req: &Request<Incoming>, sniffed: bool) -> Result<(), EdgeError> {
         let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
-        if uri_len > self.limits.max_url_bytes {
+        if !sniffed && uri_len > self.limits.max_url_bytes {
             return Err(EdgeError::new(ErrorKind::RequestHeaderTooLarge).explain("url"));
         }
-        let head = req.method().as_str().len()
-            + uri_len
-            + 11
-            + req
-                .headers()
-                .iter()
-                .map(|(n, v)| n.as_str().len() + v.len() + 4)
-                .sum::<usize>();
-        if head > self.limits.max_head_bytes {
+        let head = || {
+            req.method().as_str().len()
+                + uri_len
+                + 11
+                + req
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                    .sum::<usize>()
+        };
+        if !sniffed && head() > self.limits.max_head_bytes {
             return Err(EdgeError::new(ErrorKind::RequestHeaderTooLarge).explain("headers"));
         }
         let h = req.headers();

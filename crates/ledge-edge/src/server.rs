@@ -1,12 +1,11 @@
 //! Viewer listeners: HTTP/1.1 on plain TCP, HTTP/2 and HTTP/1.1 (by ALPN) over TLS.
 //!
 //! Each accepted connection runs in its own task. Slow clients are cut off by the header read
-//! timeout (HTTP/1) and the TLS handshake timeout; request heads hyper cannot hold get its own
-//! 431, anything between the CloudFront limits and hyper's buffer gets the pipeline's 413.
+//! timeout (HTTP/1) and the TLS handshake timeout. HTTP/1 bytes go through [`Sniff`] first,
+//! which refuses oversized and ambiguous request heads before hyper parses them.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +13,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use crate::drain::{Drain, Guard};
 use crate::pipeline::{ConnInfo, Edge};
-use crate::sniff::Sniff;
+use crate::sniff::{Sniff, Verdicts};
 use crate::triggers::Triggers;
 
 /// Connection-level settings of the listeners.
@@ -28,8 +28,8 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     /// How long a TLS handshake may take, default 10 s.
     pub handshake_timeout: Duration,
-    /// hyper's read buffer, which bounds a request head; above the 20,480-byte limit so the
-    /// pipeline can answer 413 itself. Default 64 KiB.
+    /// hyper's read buffer, which bounds a request head; above the 20,480-byte limit (which
+    /// [`Sniff`] enforces before hyper reads a head). Default 64 KiB.
     pub max_buf_size: usize,
 }
 
@@ -118,53 +118,75 @@ fn builder(settings: &ServerSettings) -> auto::Builder<TokioExecutor> {
     b
 }
 
-/// Serves plain HTTP/1.1 on `listener` until the task is dropped.
+/// Accepts the next viewer, or `None` once `drain` started.
+async fn accept(listener: &TcpListener, drain: &Drain) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Some((stream, peer));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = drain.started() => return None,
+        }
+    }
+}
+
+/// Closes the listener, then waits for every connection (of every worker: the runtime must
+/// outlive the tasks serving this worker's connections).
+async fn close_and_wait(listener: TcpListener, guard: Guard, drain: &Drain) {
+    drop(listener);
+    drop(guard);
+    drain.idle().await;
+}
+
+/// Serves plain HTTP/1.1 on `listener` until `drain` starts, then lets the open connections
+/// finish.
 pub async fn serve_http<T: Triggers>(
     listener: TcpListener,
     edge: Arc<Edge<T>>,
     settings: ServerSettings,
+    drain: Arc<Drain>,
 ) {
+    let guard = drain.listener();
     let builder = Arc::new(builder(&settings).http1_only());
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer)) = accept(&listener, &drain).await {
         let edge = edge.clone();
         let builder = builder.clone();
-        tokio::spawn(async move { serve_connection(stream, peer, false, edge, &builder).await });
+        let (open, drain) = (drain.connection(), drain.clone());
+        tokio::spawn(async move {
+            serve_connection(stream, peer, false, edge, &builder, &drain).await;
+            drop(open);
+        });
     }
+    close_and_wait(listener, guard, &drain).await;
 }
 
-/// Serves HTTPS (h2 and http/1.1 by ALPN) on `listener` until the task is dropped.
+/// Serves HTTPS (h2 and http/1.1 by ALPN) on `listener` until `drain` starts, then lets the
+/// open connections finish.
 pub async fn serve_https<T: Triggers>(
     listener: TcpListener,
     edge: Arc<Edge<T>>,
     tls: Arc<rustls::ServerConfig>,
     settings: ServerSettings,
+    drain: Arc<Drain>,
 ) {
+    let guard = drain.listener();
     let acceptor = TlsAcceptor::from(tls);
     let builder = Arc::new(builder(&settings));
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer)) = accept(&listener, &drain).await {
         let edge = edge.clone();
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let handshake_timeout = settings.handshake_timeout;
+        let (open, drain) = (drain.connection(), drain.clone());
         tokio::spawn(async move {
+            let _open = open;
             let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
@@ -176,37 +198,53 @@ pub async fn serve_https<T: Triggers>(
                     return;
                 }
             };
-            serve_connection(tls, peer, true, edge, &builder).await;
+            serve_connection(tls, peer, true, edge, &builder, &drain).await;
         });
     }
+    close_and_wait(listener, guard, &drain).await;
 }
 
-/// Serves one viewer connection (plain or TLS) through the pipeline until it closes.
+/// Serves one viewer connection (plain or TLS) through the pipeline until it closes; once
+/// `drain` starts, the request in progress is finished and the connection closed.
 async fn serve_connection<T, S>(
     stream: S,
     peer: SocketAddr,
     https: bool,
     edge: Arc<Edge<T>>,
     builder: &auto::Builder<TokioExecutor>,
+    drain: &Drain,
 ) where
     T: Triggers,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let flag = Arc::new(AtomicBool::new(false));
+    let verdicts = Arc::new(Verdicts::default());
     let conn = ConnInfo {
         peer,
         https,
-        smuggling: Some(flag.clone()),
+        sniff: Some(verdicts.clone()),
     };
+    let limits = edge.limits();
+    let stream = Sniff::new(
+        stream,
+        limits.max_head_bytes,
+        limits.max_url_bytes,
+        verdicts,
+    );
     let svc = service_fn(move |req| {
         let edge = edge.clone();
         let conn = conn.clone();
         async move { Ok::<_, Infallible>(edge.handle(req, conn).await) }
     });
-    if let Err(e) = builder
-        .serve_connection(TokioIo::new(Sniff::new(stream, flag)), svc)
-        .await
-    {
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = drain.started() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
     }
 }

@@ -1,82 +1,164 @@
-//! Detects request heads carrying both `Content-Length` and `Transfer-Encoding` on an HTTP/1
-//! connection.
+//! Checks the raw bytes of HTTP/1 requests before hyper parses them (§1 of the edge
+//! semantics): heads over 20,480 bytes or targets over 8,192 bytes get 413, and heads whose
+//! framing could be read two ways (request smuggling: CL+TE, two `Content-Length`s, a
+//! `Transfer-Encoding` other than `chunked`, obfuscated header lines) get 400, both with
+//! CloudFront's error page and a closed connection.
 //!
-//! hyper resolves such a request itself (it drops `Content-Length` and closes the connection
-//! afterwards), so the pipeline cannot see the conflict in the parsed headers; CloudFront
-//! refuses these requests with 400. This wrapper watches the bytes as they are read and raises
-//! a flag the pipeline checks.
+//! Why here and not in the pipeline: hyper resolves or rejects these heads itself (it drops
+//! `Content-Length` next to `Transfer-Encoding`, answers large heads with its own 431, and
+//! bare 400s for malformed lines), so the parsed request no longer shows the problem.
 //!
-//! # Limitations
-//! Framing is approximated by lines: a request body that itself contains both header lines
-//! followed by an empty line raises the flag too (the connection's next answer is then a 400).
+//! How: [`Sniff`] frames the stream with a [`Scanner`] (request heads, then `Content-Length`
+//! or chunked bodies, so every head of a pipelined connection is checked). A head is handed
+//! to hyper only once it is complete and checked; until then its bytes wait in `held`.
+//! A refused head is replaced by a small stand-in request, and [`Verdicts`] tells the
+//! pipeline which request number that is, so it answers that one with the refusal while the
+//! requests before it are served normally. After the stand-in, hyper reads nothing more (what
+//! the viewer still sends is dropped) until it closes the connection after the refusal, which
+//! carries `Connection: close`. Bytes go straight into hyper's
+//! buffer; copies happen only while a head arrives in pieces.
+
+mod scan;
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-const CL: &[u8] = b"content-length:";
-const TE: &[u8] = b"transfer-encoding:";
+pub use scan::{Refusal, Scan, Scanner};
 
-/// A stream whose incoming bytes are watched for CL+TE request heads.
+/// What hyper reads in place of a refused head: a request it accepts, with no body.
+const STAND_IN: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+
+/// The refusals of one connection, shared between its [`Sniff`] and the pipeline.
+#[derive(Debug, Default)]
+pub struct Verdicts {
+    /// `(index of the refused request + 1) << 8 | refusal code`; 0 while none was refused.
+    refused: AtomicU64,
+    /// Requests the pipeline has taken from this connection.
+    taken: AtomicU64,
+}
+
+/// A stream whose incoming HTTP/1 requests are checked before they are read.
 #[derive(Debug)]
 pub struct Sniff<S> {
     inner: S,
-    flag: Arc<AtomicBool>,
-    /// Bytes of the current line, lower-cased, up to `TE.len()`.
-    line: [u8; 18],
-    line_len: usize,
-    /// Bytes seen in the current line (not capped).
-    line_total: usize,
-    seen_cl: bool,
-    seen_te: bool,
+    scanner: Scanner,
+    verdicts: Arc<Verdicts>,
+    /// Bytes read but not handed out: checked ones first (`ready` of them), then the start
+    /// of a head not yet complete.
+    held: Vec<u8>,
+    ready: usize,
+    end: End,
 }
 
+/// What the reader gets once no more requests may pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Still reading requests.
+    Open,
+    /// A head was refused: the stand-in, from this offset, then nothing.
+    StandIn(usize),
+    /// A body's framing broke: an error.
+    Broken,
+}
+
+// === impl Verdicts ===
+
+impl Verdicts {
+    /// Called once for every request hyper hands the pipeline, in order: the refusal of its
+    /// head, if it was refused.
+    pub fn next_request(&self) -> Option<Refusal> {
+        let index = self.taken.fetch_add(1, Ordering::AcqRel);
+        let r = self.refused.load(Ordering::Acquire);
+        if r == 0 || (r >> 8) != index + 1 {
+            return None;
+        }
+        refusal_from_code((r & 0xff) as u8)
+    }
+
+    fn refuse(&self, index: u64, why: Refusal) {
+        self.refused
+            .store(((index + 1) << 8) | why as u64, Ordering::Release);
+    }
+}
+
+fn refusal_from_code(code: u8) -> Option<Refusal> {
+    use Refusal::*;
+    [
+        HeadTooLarge,
+        UrlTooLong,
+        BadRequestLine,
+        BadHeader,
+        FoldedHeader,
+        ContentLengthAndTransferEncoding,
+        BadContentLength,
+        BadTransferEncoding,
+        TransferEncodingOnHttp10,
+    ]
+    .into_iter()
+    .find(|r| *r as u8 == code)
+}
+
+// === impl Sniff ===
+
 impl<S> Sniff<S> {
-    /// Wraps `inner`; `flag` is set when a CL+TE head goes by.
-    pub fn new(inner: S, flag: Arc<AtomicBool>) -> Self {
+    /// Wraps `inner`, refusing heads over `max_head` bytes and targets over `max_url` bytes;
+    /// refusals are reported through `verdicts`.
+    pub fn new(inner: S, max_head: usize, max_url: usize, verdicts: Arc<Verdicts>) -> Self {
         Self {
             inner,
-            flag,
-            line: [0; 18],
-            line_len: 0,
-            line_total: 0,
-            seen_cl: false,
-            seen_te: false,
+            scanner: Scanner::new(max_head, max_url),
+            verdicts,
+            held: Vec::new(),
+            ready: 0,
+            end: End::Open,
         }
     }
 
-    fn scan(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            if b == b'\n' {
-                let empty = self.line_total == 0 || (self.line_total == 1 && self.line[0] == b'\r');
-                if empty {
-                    if self.seen_cl && self.seen_te {
-                        self.flag.store(true, Ordering::Relaxed);
-                    }
-                    self.seen_cl = false;
-                    self.seen_te = false;
-                } else {
-                    let l = &self.line[..self.line_len];
-                    if l.len() >= CL.len() && &l[..CL.len()] == CL {
-                        self.seen_cl = true;
-                    } else if l.len() >= TE.len() && &l[..TE.len()] == TE {
-                        self.seen_te = true;
-                    }
-                }
-                self.line_len = 0;
-                self.line_total = 0;
-                continue;
+    /// Frames the `n` bytes just read to the end of `buf`, keeping back what may not pass.
+    fn check(&mut self, buf: &mut ReadBuf<'_>, before: usize) {
+        let new_start = self.scanner.pos();
+        let scan = self.scanner.scan(&buf.filled()[before..]);
+        let pass_until = match scan {
+            Scan::Clean => self.scanner.unchecked_from(),
+            Scan::Refused { at, why } => {
+                self.verdicts.refuse(self.scanner.heads(), why);
+                self.end = End::StandIn(0);
+                Some(at)
             }
-            if self.line_len < self.line.len() {
-                self.line[self.line_len] = b.to_ascii_lowercase();
-                self.line_len += 1;
+            Scan::Broken { at } => {
+                self.end = End::Broken;
+                Some(at)
             }
-            self.line_total += 1;
+        };
+        let keep = scan == Scan::Clean;
+        if self.held.is_empty() {
+            // The common case: whole requests, straight into hyper's buffer.
+            let n = buf.filled().len() - before;
+            let cut = pass_until.map_or(n, |at| offset(at, new_start));
+            if keep {
+                self.held.extend_from_slice(&buf.filled()[before + cut..]);
+            }
+            buf.set_filled(before + cut);
+        } else {
+            // A head arrived in pieces: gather it in `held`, hand it out once checked.
+            let held_start = new_start - self.held.len() as u64;
+            self.held.extend_from_slice(&buf.filled()[before..]);
+            buf.set_filled(before);
+            self.ready = pass_until.map_or(self.held.len(), |at| offset(at, held_start));
+            if !keep {
+                self.held.truncate(self.ready);
+            }
         }
     }
+}
+
+/// `at - start` as an index (both stream offsets, `at` within what was just scanned).
+fn offset(at: u64, start: u64) -> usize {
+    usize::try_from(at.saturating_sub(start)).unwrap_or(usize::MAX)
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Sniff<S> {
@@ -85,13 +167,70 @@ impl<S: AsyncRead + Unpin> AsyncRead for Sniff<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &res {
-            let this = &mut *self;
-            this.scan(&buf.filled()[before..]);
+        let this = &mut *self;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
         }
-        res
+        loop {
+            if this.ready > 0 {
+                let n = this.ready.min(buf.remaining());
+                buf.put_slice(&this.held[..n]);
+                this.held.drain(..n);
+                this.ready -= n;
+                return Poll::Ready(Ok(()));
+            }
+            match this.end {
+                End::Open => {}
+                End::StandIn(from) if from < STAND_IN.len() => {
+                    let n = (STAND_IN.len() - from).min(buf.remaining());
+                    buf.put_slice(&STAND_IN[from..from + n]);
+                    this.end = End::StandIn(from + n);
+                    return Poll::Ready(Ok(()));
+                }
+                // hyper answers the stand-in with `Connection: close` and hangs up; nothing
+                // after the refused head may reach it meanwhile.
+                End::StandIn(_) => return this.discard(cx, buf),
+                End::Broken => {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "request body framing broken",
+                    )))
+                }
+            }
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+            if buf.filled().len() == before {
+                // End of stream; an unfinished head never gets an answer.
+                this.held.clear();
+                return Poll::Ready(Ok(()));
+            }
+            this.check(buf, before);
+            if buf.filled().len() > before {
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> Sniff<S> {
+    /// Reads and drops what the viewer sends after a refused head, so that closing the
+    /// socket sends a FIN and not a reset that could destroy the refusal in flight. Never
+    /// returns data; yields after a while so a fast sender cannot hold the task.
+    fn discard(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        for _ in 0..16 {
+            match Pin::new(&mut self.inner).poll_read(cx, buf) {
+                Poll::Ready(Ok(())) if buf.filled().len() > before => buf.set_filled(before),
+                // End of stream or an error: the answer is all that is left to do.
+                Poll::Ready(_) | Poll::Pending => return Poll::Pending,
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 
@@ -126,18 +265,4 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Sniff<S> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_cl_plus_te_in_one_head_only() {
-        let flag = Arc::new(AtomicBool::new(false));
-        let mut s = Sniff::new((), flag.clone());
-        s.scan(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc");
-        s.scan(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
-        assert!(!flag.load(Ordering::Relaxed));
-        s.scan(b"POST / HTTP/1.1\r\nContent-Len");
-        s.scan(b"gth: 5\r\ntransfer-ENCODING: chunked\r\n\r\n");
-        assert!(flag.load(Ordering::Relaxed));
-    }
-}
+mod tests;

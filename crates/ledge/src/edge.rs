@@ -16,8 +16,8 @@ use anyhow::Context;
 use ledge_edge::lambda::{LambdaSettings, LambdaTriggers};
 use ledge_edge::reload::SnapshotHook as _;
 use ledge_edge::{
-    reload, server, tls, Edge, EdgeCache, EdgeIdentity, Limits, OriginClients, ServerSettings,
-    SnapshotStore,
+    reload, server, tls, Drain, Edge, EdgeCache, EdgeIdentity, Limits, OriginClients,
+    ServerSettings, SnapshotStore,
 };
 
 /// Flags of `ledge edge`.
@@ -62,6 +62,10 @@ pub(crate) struct EdgeArgs {
     /// Memory cache tier size in bytes [default: 268435456].
     #[arg(long, env = "LEDGE_CACHE_MEMORY_SIZE")]
     cache_memory_size: Option<u64>,
+    /// Largest response body the cache stores, in bytes; larger ones stream through
+    /// uncached [default: 67108864].
+    #[arg(long, env = "LEDGE_CACHE_MAX_OBJECT_SIZE")]
+    cache_max_object_size: Option<u64>,
     /// Largest request body accepted, in bytes [default: 1073741824].
     #[arg(long, env = "LEDGE_MAX_BODY_SIZE")]
     max_body_size: Option<u64>,
@@ -71,6 +75,10 @@ pub(crate) struct EdgeArgs {
     /// Seconds a viewer may take to send a request head [default: 10].
     #[arg(long, env = "LEDGE_HEADER_READ_TIMEOUT")]
     header_read_timeout: Option<u64>,
+    /// Seconds open connections get to finish their requests after SIGTERM/SIGINT
+    /// [default: 30].
+    #[arg(long, env = "LEDGE_DRAIN_TIMEOUT")]
+    drain_timeout: Option<u64>,
     /// Worker threads serving viewers, each with its own listener socket [default: CPU count].
     #[arg(long, env = "LEDGE_EDGE_THREADS")]
     edge_threads: Option<usize>,
@@ -92,9 +100,11 @@ struct EdgeConfig {
     cache_dir: Option<PathBuf>,
     cache_size: u64,
     cache_memory_size: u64,
+    cache_max_object_size: u64,
     max_body_size: u64,
     origin_ca: Vec<PathBuf>,
     header_read_timeout: Duration,
+    drain_timeout: Duration,
     edge_threads: usize,
 }
 
@@ -156,6 +166,10 @@ impl EdgeConfig {
                 .cache_memory_size
                 .or(f.parse("cache_memory_size")?)
                 .unwrap_or(256 << 20),
+            cache_max_object_size: a
+                .cache_max_object_size
+                .or(f.parse("cache_max_object_size")?)
+                .unwrap_or(ledge_edge::cache::DEFAULT_MAX_OBJECT_SIZE),
             max_body_size: a
                 .max_body_size
                 .or(f.parse("max_body_size")?)
@@ -166,6 +180,9 @@ impl EdgeConfig {
                 .or(f.parse("edge_threads")?)
                 .filter(|n| *n > 0)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            drain_timeout: Duration::from_secs(
+                a.drain_timeout.or(f.parse("drain_timeout")?).unwrap_or(30),
+            ),
             header_read_timeout: Duration::from_secs(
                 a.header_read_timeout
                     .or(f.parse("header_read_timeout")?)
@@ -179,6 +196,8 @@ impl EdgeConfig {
 /// Runs `ledge edge`.
 pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     let cfg = EdgeConfig::from_args(args)?;
+    // Before anything is announced: a signal arriving once we listen must drain, not kill.
+    let shutdown = Shutdown::register()?;
     let snapshot = match &cfg.source {
         Source::File(path) => reload::read_snapshot(path)
             .with_context(|| format!("cannot serve {}", path.display()))?,
@@ -238,16 +257,23 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     drop(out);
 
+    let drain = Drain::new();
     {
-        let (edge, settings) = (edge.clone(), settings.clone());
+        let (edge, settings, drain) = (edge.clone(), settings.clone(), drain.clone());
         server::spawn_workers("edge", http, move |l| {
-            server::serve_http(l, edge.clone(), settings.clone())
+            server::serve_http(l, edge.clone(), settings.clone(), drain.clone())
         })?;
     }
     if let Some((l, tls)) = https {
-        let (edge, settings) = (edge.clone(), settings.clone());
+        let (edge, settings, drain) = (edge.clone(), settings.clone(), drain.clone());
         server::spawn_workers("edge-tls", l, move |l| {
-            server::serve_https(l, edge.clone(), tls.clone(), settings.clone())
+            server::serve_https(
+                l,
+                edge.clone(),
+                tls.clone(),
+                settings.clone(),
+                drain.clone(),
+            )
         })?;
     }
     let mut tasks = tokio::task::JoinSet::new();
@@ -273,9 +299,32 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!("edge following {url}");
         }
     }
-    wait_for_shutdown().await;
+    shutdown.recv().await;
+    drain_listeners(&drain, cfg.drain_timeout).await;
     tasks.abort_all();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stops accepting viewers and gives the open connections up to `timeout` to finish.
+async fn drain_listeners(drain: &Drain, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    drain.start();
+    if tokio::time::timeout_at(deadline, drain.closed())
+        .await
+        .is_ok()
+    {
+        tracing::info!(
+            connections = drain.open_connections(),
+            "edge draining: listeners closed"
+        );
+    }
+    match tokio::time::timeout_at(deadline, drain.idle()).await {
+        Ok(()) => tracing::info!("edge drained"),
+        Err(_) => tracing::warn!(
+            connections = drain.open_connections(),
+            "drain timeout: exiting with connections open"
+        ),
+    }
 }
 
 fn ledge_cache_config(cfg: &EdgeConfig) -> ledge_edge::cache::CacheConfig {
@@ -288,7 +337,7 @@ fn ledge_cache_config(cfg: &EdgeConfig) -> ledge_edge::cache::CacheConfig {
                 dir: dir.clone(),
                 max_bytes: cfg.cache_size.max(1),
             }),
-        ..Default::default()
+        max_object_size: cfg.cache_max_object_size,
     }
 }
 
@@ -299,17 +348,25 @@ fn local_addr(listeners: &[std::net::TcpListener]) -> anyhow::Result<SocketAddr>
     }
 }
 
-async fn wait_for_shutdown() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGTERM and SIGINT, listened for from the start.
+struct Shutdown {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    fn register() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+        })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
     }
 }

@@ -33,6 +33,9 @@ pub(crate) struct ServeArgs {
     /// Worker threads serving viewers [default: CPU count].
     #[arg(long, env = "LEDGE_EDGE_THREADS")]
     edge_threads: Option<usize>,
+    /// Seconds the edge's open connections get to finish after SIGTERM/SIGINT [default: 30].
+    #[arg(long, env = "LEDGE_DRAIN_TIMEOUT")]
+    drain_timeout: Option<u64>,
 }
 
 /// `ledge edge`'s flags, parsed from the arguments `ledge serve` builds.
@@ -81,6 +84,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(n) = args.edge_threads {
         argv.extend(["--edge-threads".into(), n.to_string()]);
+    }
+    if let Some(n) = args.drain_timeout {
+        argv.extend(["--drain-timeout".into(), n.to_string()]);
     }
     let edge_args = EdgeCli::try_parse_from(argv)
         .context("building the edge's settings")?

@@ -329,3 +329,105 @@ async fn caching_disabled_streams_and_generated_errors_are_cached() {
         r.headers
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_body_over_the_object_size_streams_through_uncached() {
+    // 3,000 bytes in two chunks of 1,500: the second pushes the buffer past the 2,000-byte
+    // limit, so what was buffered must be put back in front of the rest.
+    let big: String = (0..3000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let o = Origin::new()
+        .route(
+            "/big",
+            Route::ok(big.clone())
+                .header("cache-control", "max-age=60")
+                .chunked(),
+        )
+        .route(
+            "/small",
+            Route::ok("s".repeat(1500))
+                .header("cache-control", "max-age=60")
+                .chunked(),
+        )
+        .run()
+        .await;
+    let e = Edge::builder(BIN)
+        .snapshot(snapshot::single("E1", H, o.port()))
+        .arg("--cache-max-object-size")
+        .arg("2000")
+        .start();
+    for _ in 0..2 {
+        let r = get(&e, "/big").await;
+        assert_eq!((r.status, r.x_cache()), (200, "Miss from cloudfront"));
+        assert_eq!(r.text(), big);
+    }
+    assert_eq!(o.hits("/big"), 2, "an object over the limit is not cached");
+    // Under the limit, a chunked body is still cached.
+    assert_eq!(get(&e, "/small").await.x_cache(), "Miss from cloudfront");
+    let r = get(&e, "/small").await;
+    assert_eq!((r.x_cache(), r.body.len()), ("Hit from cloudfront", 1500));
+    assert_eq!(o.hits("/small"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_while_revalidate_answers_stale_and_refreshes_in_the_background() {
+    let o = Origin::new()
+        .route(
+            "/swr",
+            Route::ok("old").header("cache-control", "max-age=1, stale-while-revalidate=30"),
+        )
+        .run()
+        .await;
+    let mut d = snapshot::distribution("E1", H, o.port());
+    d["Config"]["Origins"][0]["CustomOriginConfig"]["OriginReadTimeout"] = json!(10);
+    let e = Edge::builder(BIN)
+        .snapshot(snapshot::with(1, vec![d]))
+        .start();
+    let r = get(&e, "/swr").await;
+    assert_eq!(
+        (r.x_cache(), r.text().as_str()),
+        ("Miss from cloudfront", "old")
+    );
+    // The new version is slow, so a viewer that waited for it would notice.
+    o.set_route(
+        "/swr",
+        Route::ok("new")
+            .header("cache-control", "max-age=60")
+            .delay(Duration::from_secs(3)),
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = std::time::Instant::now();
+    let r = get(&e, "/swr").await;
+    assert_eq!(
+        (r.x_cache(), r.text().as_str()),
+        ("Hit from cloudfront", "old")
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the stale answer waited for the origin: {:?}",
+        started.elapsed()
+    );
+    // Until the refresh lands every answer is the stale copy; then the new one, from cache.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = get(&e, "/swr").await;
+        assert_eq!(r.x_cache(), "Hit from cloudfront");
+        if r.text() == "new" {
+            break;
+        }
+        assert_eq!(r.text(), "old");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh never landed ({} origin hits); edge log:\n{}",
+            o.hits("/swr"),
+            e.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        o.hits("/swr"),
+        2,
+        "one background refresh for all the stale answers"
+    );
+}

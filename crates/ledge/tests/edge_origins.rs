@@ -183,3 +183,62 @@ async fn read_timeouts_retry_get_but_not_post() {
     assert_eq!(r.status, 504, "POST is not retried once sent");
     assert_eq!(o.hits("/post"), 1);
 }
+
+/// A loopback port whose listener never accepts and whose accept queue is full, so the
+/// kernel drops further SYNs: a connect there neither succeeds nor fails, it times out.
+/// The returned values must stay alive for as long as the port should stay silent.
+async fn silent_origin() -> (tokio::net::TcpListener, Vec<tokio::net::TcpStream>) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut held = Vec::new();
+    // Fill the queue: connects complete until it is full, then one hangs.
+    for _ in 0..8 {
+        let c = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await;
+        match c {
+            Ok(Ok(s)) => held.push(s),
+            Ok(Err(e)) => panic!("connect to the silent origin: {e}"),
+            Err(_) => return (listener, held),
+        }
+    }
+    panic!("the accept queue never filled up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_timeouts_use_every_attempt_then_504() {
+    let (listener, _held) = silent_origin().await;
+    let port = listener.local_addr().expect("addr").port();
+    let mut d = snapshot::distribution("E1", H, port);
+    d["Config"]["Origins"][0]["ConnectionTimeout"] = json!(1);
+    d["Config"]["Origins"][0]["ConnectionAttempts"] = json!(2);
+    d["Config"]["DefaultCacheBehavior"]["CachePolicyId"] = json!(CACHING_DISABLED);
+    let e = Edge::builder(BIN)
+        .snapshot(snapshot::with(1, vec![d]))
+        .start();
+    let started = std::time::Instant::now();
+    let r = client::get(e.http, H, "/x").await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(r.x_cache(), "Error from cloudfront");
+    assert_eq!(r.header("server"), "CloudFront");
+    assert!(r
+        .text()
+        .contains("<TITLE>ERROR: The request could not be satisfied</TITLE>"));
+    assert!(r.text().contains("504 ERROR"), "{}", r.text());
+    // Two attempts of one second each; one attempt would answer after about one second.
+    assert!(
+        took >= std::time::Duration::from_millis(1900),
+        "answered after {took:?}: not every attempt was made"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "answered after {took:?}"
+    );
+}
