@@ -110,6 +110,20 @@ pub struct Invocation {
     pub max_memory_used_mb: u32,
 }
 
+impl Invocation {
+    /// An invocation with a new request id that has not run yet.
+    fn new(no_logs: Arc<LogBatch>) -> Self {
+        Invocation {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            result: Ok(Bytes::new()),
+            logs: no_logs,
+            duration: Duration::ZERO,
+            init_duration: None,
+            max_memory_used_mb: 0,
+        }
+    }
+}
+
 /// A loaded function version. Cheap to share (`Arc`); invoke it from any task.
 #[derive(Debug)]
 pub struct FunctionHandle {
@@ -140,6 +154,30 @@ struct Pool {
     unused: Mutex<Vec<Worker>>,
     closed: AtomicBool,
     common: Arc<Common>,
+    /// Cold starts under way.
+    starting: AtomicUsize,
+}
+
+/// Counts one cold start while it lives.
+struct Starting<'a>(&'a AtomicUsize);
+
+impl<'a> Starting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Starting(count)
+    }
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The cores this process may run on.
+fn parallelism() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// Where an invocation will run.
@@ -191,6 +229,12 @@ impl Pool {
             return Pick::Idle(lane.clone());
         }
         if may_queue {
+            // Better a worker of its own than a place behind another thread's, while workers
+            // are fewer than cores.
+            let starting = self.starting.load(Ordering::Acquire);
+            if !lanes.iter().any(|l| l.home == home) && lanes.len() + starting < parallelism() {
+                return Pick::Nothing;
+            }
             let shortest = |at_home: bool| {
                 lanes
                     .iter()
@@ -204,6 +248,17 @@ impl Pool {
             }
         }
         Pick::Nothing
+    }
+
+    /// True when the version's invocations are short (within `patience` on average) and
+    /// it has at least as many workers in use as the machine has cores: the CPU, not a worker,
+    /// is what is missing, and another worker would only add a cold start.
+    /// Also true while as many workers as cores are starting: more would only slow them.
+    fn saturated(&self, patience: Duration) -> bool {
+        let cores = parallelism();
+        self.starting.load(Ordering::Acquire) >= cores
+            || self.common.pace().is_some_and(|avg| avg <= patience)
+                && self.lanes().iter().filter(|l| l.is_alive()).count() >= cores
     }
 
     /// Takes the most recently started live unused worker.
@@ -328,19 +383,28 @@ impl FunctionHandle {
 
     /// Invokes the function and returns the outcome with its logs, also on failure.
     pub async fn invoke_detailed(&self, event: &[u8]) -> Invocation {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let mut invocation = Invocation {
-            request_id,
-            result: Ok(Bytes::new()),
-            logs: self.no_logs.clone(),
-            duration: Duration::ZERO,
-            init_duration: None,
-            max_memory_used_mb: 0,
-        };
+        let mut invocation = Invocation::new(self.no_logs.clone());
         if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(event) {
             invocation.result = Err(InvokeError::InvalidEvent(e.to_string()));
             return invocation;
         }
+        self.invoke_valid(event, invocation).await
+    }
+
+    /// Invokes the function with an event serialised from `event` (valid JSON by
+    /// construction, so not parsed again), returning the outcome with its logs.
+    pub async fn invoke_serialize<T: serde::Serialize>(&self, event: &T) -> Invocation {
+        let mut invocation = Invocation::new(self.no_logs.clone());
+        match serde_json::to_vec(event) {
+            Ok(bytes) => self.invoke_valid(&bytes, invocation).await,
+            Err(e) => {
+                invocation.result = Err(InvokeError::InvalidEvent(e.to_string()));
+                invocation
+            }
+        }
+    }
+
+    async fn invoke_valid(&self, event: &[u8], mut invocation: Invocation) -> Invocation {
         let _version_permit = match self.version_limit.admit().await {
             Ok(p) => p,
             Err(e) => {
@@ -407,10 +471,12 @@ impl FunctionHandle {
                     self.flush_last_words();
                     self.cold_starts.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!("cold start");
+                    let starting = Starting::enter(&self.pool.starting);
                     let started = match self.take_spare() {
                         Some(spare) => spare.adopt(info).await,
                         None => Worker::spawn(info, self.next_worker_id()).await,
                     };
+                    drop(starting);
                     let mut worker = match started {
                         Ok(worker) => worker,
                         Err(e) => return self.init_failed(invocation, e),
@@ -437,6 +503,7 @@ impl FunctionHandle {
                 None => outcome.await,
                 Some(patience) => match tokio::time::timeout(patience, &mut outcome).await {
                     Ok(finished) => finished,
+                    Err(_) if self.pool.saturated(info.warm_wait) => outcome.await,
                     Err(_) if lane.withdraw(seq) => {
                         // Waited long enough for a busy worker: a worker of its own.
                         may_queue = false;

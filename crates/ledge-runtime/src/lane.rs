@@ -81,6 +81,11 @@ impl Common {
             .push((stream, lines));
     }
 
+    /// The average duration of the version's invocations, once one has ended.
+    pub(crate) fn pace(&self) -> Option<Duration> {
+        self.pace.average()
+    }
+
     /// Takes the output of workers that died between invocations.
     pub(crate) fn take_last_words(&self) -> Vec<(Arc<str>, Vec<LogLine>)> {
         std::mem::take(

@@ -107,8 +107,10 @@ pub(crate) async fn read_reply<R: AsyncRead + Unpin>(
                 return Err(ReadError::Garbage);
             }
             if buf.len() >= 4 + len {
-                buf.advance(4);
-                let mut frame = buf.split_to(len).freeze();
+                // Copied out rather than split off: the buffer stays ours alone, and is reused
+                // for the next frame instead of a new allocation per reply.
+                let mut frame = Bytes::copy_from_slice(&buf[4..4 + len]);
+                buf.advance(4 + len);
                 let kind = frame.get_u8();
                 let max_rss_kib = frame.get_u32_le();
                 let log_len = frame.get_u32_le() as usize;

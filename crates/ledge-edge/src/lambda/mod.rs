@@ -180,9 +180,7 @@ impl LambdaTriggers {
             response,
         }
         .into_event();
-        let bytes = serde_json::to_vec(&event)
-            .map_err(|e| EdgeError::because(ErrorKind::Internal, e).explain("event"))?;
-        let invocation = handle.invoke_detailed(&bytes).await;
+        let invocation = handle.invoke_serialize(&event).await;
         let payload = match invocation.result {
             Ok(p) => p,
             Err(e @ InvokeError::ResponseTooLarge { .. }) => {
