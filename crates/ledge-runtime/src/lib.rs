@@ -28,6 +28,7 @@ mod logs;
 mod package;
 mod protocol;
 mod runtime;
+mod tmpfs;
 mod worker;
 
 pub use config::{FunctionSpec, Language, PackageLimits, RuntimeConfig, SUPPORTED_RUNTIMES};

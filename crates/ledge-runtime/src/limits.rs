@@ -6,13 +6,13 @@
 //! `RLIMIT_AS`) and `RLIMIT_AS` for Python. A worker that runs as its own uid gets its limits
 //! from prlimit(1), which it runs as before exec'ing the interpreter (setting another user's
 //! limits would need CAP_SYS_RESOURCE); a worker of ledge's own user gets them by `prlimit(2)`
-//! right after it starts. Every worker also gets `RLIMIT_FSIZE` (the 512 MB `/tmp` of Lambda@Edge, per file),
+//! right after it starts. Every worker also gets `RLIMIT_FSIZE` (the size of its `/tmp`: the whole
+//! cap where `/tmp` cannot be a tmpfs of its own, see [`tmpfs`](crate::tmpfs)),
 //! `RLIMIT_NOFILE` 1024 (Lambda's), no core dumps, and, when it runs as its own unprivileged
 //! uid, `RLIMIT_NPROC` against fork bombs.
 //!
 //! # Limitations
-//! cgroup v2 memory limits are not used yet: the `/tmp` cap is per file, not per directory,
-//! and Node.js memory outside the V8 heap (buffers) is not capped.
+//! Without a delegated cgroup v2, Node.js memory outside the V8 heap (buffers) is not capped.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -22,8 +22,6 @@ use rustix::process::{prlimit, Pid, Resource, Rlimit, Signal};
 /// Address space granted to a Python worker beyond its memory size (the interpreter's own
 /// mappings, shared libraries).
 const PYTHON_AS_OVERHEAD_MB: u64 = 96;
-/// `/tmp` of Lambda@Edge: 512 MB.
-const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 /// Lambda's file-descriptor limit.
 const MAX_OPEN_FILES: u64 = 1024;
 /// The V8 heap size for a Node.js worker of `memory_mb`.
@@ -50,11 +48,16 @@ pub(crate) struct WorkerLimits {
 impl WorkerLimits {
     /// The limits for a worker; `address_space` is Python's `RLIMIT_AS` (none for a spare,
     /// which sets its own once it knows its memory size), `max_processes` only applies to
-    /// workers with a uid of their own (the kernel ignores it for root).
-    pub(crate) fn new(address_space: Option<u64>, max_processes: Option<u64>) -> Self {
+    /// workers with a uid of their own (the kernel ignores it for root), `max_file_bytes` is
+    /// the size of `/tmp`.
+    pub(crate) fn new(
+        address_space: Option<u64>,
+        max_processes: Option<u64>,
+        max_file_bytes: u64,
+    ) -> Self {
         let mut limits = vec![
             (Resource::Core, "core", 0),
-            (Resource::Fsize, "fsize", MAX_FILE_BYTES),
+            (Resource::Fsize, "fsize", max_file_bytes),
             (Resource::Nofile, "nofile", MAX_OPEN_FILES),
         ];
         if let Some(n) = max_processes {

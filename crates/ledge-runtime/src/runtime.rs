@@ -17,6 +17,7 @@ use crate::function::{Admission, FunctionHandle};
 use crate::limits;
 use crate::logs::LogDispatcher;
 use crate::package::PackageStore;
+use crate::tmpfs::TmpMounts;
 use crate::worker::{VersionInfo, Worker};
 
 const BOOTSTRAP_JS: &str = include_str!("bootstrap/bootstrap.js");
@@ -62,6 +63,7 @@ struct Inner {
     bootstrap_py: PathBuf,
     sock_dir: PathBuf,
     tmp_root: PathBuf,
+    tmp_mounts: TmpMounts,
     node_limit: Arc<Admission>,
     logs: LogDispatcher,
     worker_ids: Arc<AtomicU64>,
@@ -115,6 +117,8 @@ impl Runtime {
             fs::create_dir_all(dir)?;
             fs::set_permissions(dir, fs::Permissions::from_mode(0o711))?;
         }
+        // Only root may mount; a root that keeps its workers as root still caps their /tmp.
+        let tmp_mounts = TmpMounts::new(&tmp_root, config.tmp_size_bytes, limits::is_root());
         let store = PackageStore::new(&data, config.package_limits.clone())?;
         let logs = LogDispatcher::start(config.log_sink.clone(), config.log_channel_capacity)?;
         let node_limit = Arc::new(Admission::new(
@@ -133,6 +137,7 @@ impl Runtime {
             bootstrap_py,
             sock_dir,
             tmp_root,
+            tmp_mounts,
             node_limit,
             logs,
             worker_ids: Arc::new(AtomicU64::new(1)),
@@ -274,6 +279,7 @@ impl Runtime {
             std::os::unix::fs::chown(&tmp_dir, Some(uid), Some(gid))?;
         }
         fs::set_permissions(&tmp_dir, fs::Permissions::from_mode(0o700))?;
+        let tmp_mount = inner.tmp_mounts.acquire(&tmp_dir, user);
 
         let config = &inner.config;
         let arn = spec.arn.clone().unwrap_or_else(|| {
@@ -359,6 +365,8 @@ impl Runtime {
             prlimit_tool: inner.prlimit_tool.clone(),
             warm_wait: config.warm_wait,
             spare: false,
+            max_file_bytes: config.tmp_size_bytes,
+            tmp_mount,
         });
         let handle = Arc::new(FunctionHandle::new(
             info,
@@ -395,6 +403,8 @@ impl Drop for Runtime {
         for version in versions.iter().filter_map(Weak::upgrade) {
             version.close();
         }
+        // Handles may outlive the runtime; their /tmp must not outlive it.
+        self.inner.tmp_mounts.unmount_all();
     }
 }
 
@@ -505,6 +515,8 @@ async fn start_spare(inner: &Arc<Inner>, language: Language, interpreter: &Path)
         prlimit_tool: inner.prlimit_tool.clone(),
         warm_wait: Duration::ZERO,
         spare: true,
+        max_file_bytes: config.tmp_size_bytes,
+        tmp_mount: None,
     };
     let id = inner.worker_ids.fetch_add(1, Ordering::Relaxed);
     match Worker::spawn(&info, id).await {

@@ -33,6 +33,7 @@ use crate::error::FunctionError;
 use crate::limits::{self, WorkerLimits};
 use crate::logs::{self, LogLine};
 use crate::protocol::{self, ReadError, Reply};
+use crate::tmpfs::TmpMount;
 
 /// Everything needed to start workers of one version; fixed at load.
 #[derive(Debug)]
@@ -64,13 +65,23 @@ pub(crate) struct VersionInfo {
     pub(crate) warm_wait: Duration,
     /// A spare interpreter, not yet given a function.
     pub(crate) spare: bool,
+    /// Largest file a worker may write (`RuntimeConfig::tmp_size_bytes`).
+    pub(crate) max_file_bytes: u64,
+    /// The version's `/tmp` tmpfs, kept mounted while the version is loaded (held for its
+    /// `Drop`, which unmounts it).
+    #[allow(dead_code)]
+    pub(crate) tmp_mount: Option<Arc<TmpMount>>,
 }
 
 impl VersionInfo {
     fn limits(&self) -> WorkerLimits {
         let address_space = (self.language == Language::Python && !self.spare)
             .then(|| limits::python_address_space(self.memory_mb));
-        WorkerLimits::new(address_space, self.user.map(|_| self.max_processes))
+        WorkerLimits::new(
+            address_space,
+            self.user.map(|_| self.max_processes),
+            self.max_file_bytes,
+        )
     }
 }
 
