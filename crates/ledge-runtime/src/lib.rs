@@ -26,6 +26,7 @@ mod function;
 mod limits;
 mod logs;
 mod package;
+mod pidns;
 mod protocol;
 mod runtime;
 mod tmpfs;

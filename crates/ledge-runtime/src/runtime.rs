@@ -17,6 +17,7 @@ use crate::function::{Admission, FunctionHandle};
 use crate::limits;
 use crate::logs::LogDispatcher;
 use crate::package::PackageStore;
+use crate::pidns::PidNamespaces;
 use crate::tmpfs::TmpMounts;
 use crate::worker::{VersionInfo, Worker};
 
@@ -75,6 +76,7 @@ struct Inner {
     spares: Mutex<Vec<Spare>>,
     spare_ids: AtomicU64,
     prlimit_tool: Option<PathBuf>,
+    pid_namespaces: Option<PidNamespaces>,
 }
 
 /// An interpreter started ahead of need, not yet given a function.
@@ -130,6 +132,17 @@ impl Runtime {
         if cgroup.is_none() && config.cgroup_parent.is_some() {
             tracing::warn!("cgroup_parent does not delegate the memory controller; using rlimits");
         }
+        let pid_namespaces = if config.pid_namespaces && limits::is_root() {
+            let found = PidNamespaces::detect().filter(|_| limits::find_prlimit_tool().is_some());
+            if found.is_none() {
+                tracing::warn!(
+                    "cannot start workers in PID namespaces (unshare and prlimit from util-linux, CAP_SYS_ADMIN); a process that leaves its worker's process group survives the worker"
+                );
+            }
+            found
+        } else {
+            None
+        };
         let inner = Arc::new(Inner {
             cgroup,
             store,
@@ -147,11 +160,12 @@ impl Runtime {
             privileged,
             spares: Mutex::new(Vec::new()),
             spare_ids: AtomicU64::new(0),
-            prlimit_tool: if privileged {
+            prlimit_tool: if privileged || pid_namespaces.is_some() {
                 limits::find_prlimit_tool()
             } else {
                 None
             },
+            pid_namespaces,
             config,
         });
         tokio.spawn(reap(Arc::downgrade(&inner)));
@@ -187,6 +201,12 @@ impl Runtime {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
+    }
+
+    /// True when workers start in PID namespaces of their own (see
+    /// [`RuntimeConfig::pid_namespaces`]).
+    pub fn pid_namespaces(&self) -> bool {
+        self.inner.pid_namespaces.is_some()
     }
 
     /// Log batches lost because the log sink fell behind.
@@ -363,6 +383,7 @@ impl Runtime {
             cgroup: inner.cgroup.clone(),
             max_processes: config.max_processes_per_version,
             prlimit_tool: inner.prlimit_tool.clone(),
+            pid_namespaces: inner.pid_namespaces.clone(),
             warm_wait: config.warm_wait,
             spare: false,
             max_file_bytes: config.tmp_size_bytes,
@@ -513,6 +534,7 @@ async fn start_spare(inner: &Arc<Inner>, language: Language, interpreter: &Path)
         cgroup: inner.cgroup.clone(),
         max_processes: config.max_processes_per_version,
         prlimit_tool: inner.prlimit_tool.clone(),
+        pid_namespaces: inner.pid_namespaces.clone(),
         warm_wait: Duration::ZERO,
         spare: true,
         max_file_bytes: config.tmp_size_bytes,

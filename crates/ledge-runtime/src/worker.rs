@@ -32,6 +32,7 @@ use crate::config::Language;
 use crate::error::FunctionError;
 use crate::limits::{self, WorkerLimits};
 use crate::logs::{self, LogLine};
+use crate::pidns::{self, PidNamespaces};
 use crate::protocol::{self, ReadError, Reply};
 use crate::tmpfs::TmpMount;
 
@@ -61,6 +62,8 @@ pub(crate) struct VersionInfo {
     pub(crate) max_processes: u64,
     /// prlimit(1), to limit workers that run as another uid.
     pub(crate) prlimit_tool: Option<PathBuf>,
+    /// Start each worker in a PID namespace of its own (`RuntimeConfig::pid_namespaces`).
+    pub(crate) pid_namespaces: Option<PidNamespaces>,
     /// How long to wait for a busy worker before a cold start (`RuntimeConfig::warm_wait`).
     pub(crate) warm_wait: Duration,
     /// A spare interpreter, not yet given a function.
@@ -170,6 +173,8 @@ pub(crate) struct Worker {
     pub(crate) init_logs: Vec<LogLine>,
     pub(crate) last_used: Instant,
     cgroup: Option<WorkerCgroup>,
+    /// Started in a PID namespace of its own (its exit status comes from the namespace's init).
+    namespaced: bool,
 }
 
 impl Worker {
@@ -188,10 +193,24 @@ impl Worker {
 
         let log_stream: Arc<str> = logs::log_stream_name(&info.version).into();
         let worker_limits = info.limits();
-        // A worker of another uid sets its limits itself, through prlimit(1), before exec.
-        let wrapped = info.user.is_some() && info.prlimit_tool.is_some();
-        let mut cmd = match (&info.prlimit_tool, wrapped) {
-            (Some(tool), true) => {
+        // A worker of another uid, or in a PID namespace (where ledge's child is unshare, not
+        // the interpreter), sets its limits itself, through prlimit(1), before exec.
+        let namespace = info
+            .pid_namespaces
+            .as_ref()
+            .filter(|_| info.prlimit_tool.is_some());
+        let wrapped = (info.user.is_some() || namespace.is_some()) && info.prlimit_tool.is_some();
+        let mut cmd = match (namespace, &info.prlimit_tool, wrapped) {
+            (Some(ns), Some(tool), _) => {
+                let (unshare, prefix) = ns.prefix(info.user);
+                let mut cmd = Command::new(unshare);
+                cmd.args(prefix)
+                    .arg(tool)
+                    .args(worker_limits.prlimit_args())
+                    .arg(&info.interpreter);
+                cmd
+            }
+            (None, Some(tool), true) => {
                 let mut cmd = Command::new(tool);
                 cmd.args(worker_limits.prlimit_args())
                     .arg(&info.interpreter);
@@ -223,7 +242,8 @@ impl Worker {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .process_group(0);
-        if let Some((uid, gid)) = info.user {
+        // In a namespace, unshare (which must stay root to create it) changes the user.
+        if let (Some((uid, gid)), None) = (info.user, namespace) {
             cmd.uid(uid).gid(gid);
         }
         let mut child = cmd.spawn().map_err(SpawnError::Io)?;
@@ -234,8 +254,15 @@ impl Worker {
         let cgroup = info.cgroup.as_ref().and_then(|parent| {
             let group = parent.worker(id, info.memory_mb).ok()?;
             group.add(pid).ok()?;
+            if namespace.is_some() {
+                // unshare may have forked the namespace's init before it joined the group.
+                for child in children(pid) {
+                    let _ = group.add(child);
+                }
+            }
             Some(group)
         });
+        let namespaced = namespace.is_some();
 
         let raw = Arc::new(RawOutput::default());
         let mut readers = Vec::new();
@@ -265,7 +292,7 @@ impl Worker {
         let mut worker_stream = match accepted {
             Ok(Some(stream)) => stream,
             Ok(None) => {
-                let status = wait_exit(&mut child).await;
+                let status = wait_exit(&mut child, namespaced).await;
                 settle(readers).await;
                 return Err(SpawnError::Crashed(status, take_raw(&raw)));
             }
@@ -292,7 +319,7 @@ impl Worker {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => {
                 limits::kill_group(pid);
-                let status = wait_exit(&mut child).await;
+                let status = wait_exit(&mut child, namespaced).await;
                 settle(readers).await;
                 return Err(SpawnError::Crashed(status, take_raw(&raw)));
             }
@@ -324,6 +351,7 @@ impl Worker {
                 init_logs,
                 last_used: Instant::now(),
                 cgroup,
+                namespaced,
             }),
             protocol::INIT_ERROR | protocol::FATAL => {
                 limits::kill_group(pid);
@@ -363,7 +391,7 @@ impl Worker {
         frame.extend_from_slice(&body);
         // Of the limits only Python's address space depends on the function; a Python spare
         // sets it itself from LEDGE_AS_LIMIT (lowering one's own limit needs no privilege).
-        if info.user.is_none() {
+        if info.user.is_none() && !self.namespaced {
             info.limits().apply(self.pid);
         }
         if let Some(group) = &self.cgroup {
@@ -380,7 +408,7 @@ impl Worker {
         let reply = match reply {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => {
-                let status = wait_exit(&mut self.child).await;
+                let status = wait_exit(&mut self.child, self.namespaced).await;
                 return Err(SpawnError::Crashed(status, take_raw(&self.raw)));
             }
             Err(_) => {
@@ -468,7 +496,7 @@ impl Worker {
             Ok(Err(ReadError::TooLarge)) => WorkerFailure::TooLarge,
             Ok(Err(ReadError::Garbage)) => WorkerFailure::Protocol,
             Ok(Err(ReadError::Closed)) => {
-                let status = wait_exit(&mut self.child).await;
+                let status = wait_exit(&mut self.child, self.namespaced).await;
                 // Let the output readers see the end of the pipes (an OOM message may be there).
                 for _ in 0..20 {
                     if self.raw.all_closed() {
@@ -546,14 +574,26 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-async fn wait_exit(child: &mut Child) -> String {
+async fn wait_exit(child: &mut Child, namespaced: bool) -> String {
     match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+        Ok(Ok(status)) if namespaced => pidns::describe_exit(Some(status)),
         Ok(Ok(status)) => limits::describe_exit(Some(status)),
         _ => {
             let _ = child.start_kill();
             limits::describe_exit(None)
         }
     }
+}
+
+/// The children of a process, as far as the kernel lists them.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn settle(readers: Vec<tokio::task::JoinHandle<()>>) {

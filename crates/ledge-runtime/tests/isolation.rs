@@ -1,4 +1,5 @@
-//! Isolation of a version's workers: `/tmp` capped as a whole.
+//! Isolation of a version's workers: `/tmp` capped as a whole, and no process outliving the
+//! worker that started it.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -135,4 +136,98 @@ fn mounts_under(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter(|p| p.starts_with(dir))
         .collect()
+}
+
+/// Starts a process that leaves the worker's session (setsid) and keeps running; returns its
+/// host PID (`/proc/self` names it even inside a PID namespace, whose `/proc` is the host's).
+const PY_ESCAPE: &str = r#"
+import os, subprocess, sys, time
+
+ESCAPEE = "import os, sys, time\nos.setsid()\nopen(sys.argv[1], 'w').write(os.readlink('/proc/self'))\ntime.sleep(120)\n"
+
+def handler(event, context):
+    if event.get("hang"):
+        time.sleep(60)
+    path = os.path.join(os.environ["TMPDIR"], "escapee-%d" % time.monotonic_ns())
+    subprocess.Popen([sys.executable, "-S", "-c", ESCAPEE, path],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(500):
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            return int(open(path).read())
+        time.sleep(0.01)
+    raise RuntimeError("the escapee did not start")
+"#;
+
+/// True once `pid` is gone (or a zombie waiting for its reaper).
+async fn gone(pid: u64) -> bool {
+    for _ in 0..150 {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        if !alive {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[tokio::test]
+async fn a_process_that_left_the_session_dies_with_its_timed_out_worker() {
+    if !is_root() {
+        return;
+    }
+    let rt = runtime();
+    assert!(
+        rt.runtime.pid_namespaces(),
+        "root should get PID namespaces"
+    );
+    let f = rt
+        .load_with("python3.12", "app.handler", &[("app.py", PY_ESCAPE)], |s| {
+            s.timeout = std::time::Duration::from_secs(1)
+        })
+        .await;
+    let escapee = call(&f, "{}").await.as_u64().unwrap();
+    assert!(
+        alive(escapee),
+        "the escapee should run until its worker is killed"
+    );
+    let err = f.invoke(br#"{"hang": true}"#).await.unwrap_err();
+    assert_eq!(err.error_type(), "Sandbox.Timedout");
+    assert!(
+        gone(escapee).await,
+        "process {escapee} outlived its timed-out worker"
+    );
+}
+
+#[tokio::test]
+async fn a_process_that_left_the_session_dies_with_a_retired_worker_and_with_the_runtime() {
+    if !is_root() {
+        return;
+    }
+    let rt = runtime_with(|c| c.idle_timeout = std::time::Duration::from_millis(200));
+    let f = rt
+        .load("python3.12", "app.handler", &[("app.py", PY_ESCAPE)])
+        .await;
+    let retired = call(&f, "{}").await.as_u64().unwrap();
+    assert!(alive(retired));
+    // The idle worker is retired after 200 ms, and what it started with it.
+    assert!(
+        gone(retired).await,
+        "process {retired} outlived its retired worker"
+    );
+
+    // With no idle timeout in sight, the runtime's drop is what kills it.
+    let rt = runtime();
+    let f = rt
+        .load("python3.12", "app.handler", &[("app.py", PY_ESCAPE)])
+        .await;
+    let kept = call(&f, "{}").await.as_u64().unwrap();
+    assert!(alive(kept));
+    drop(rt);
+    assert!(gone(kept).await, "process {kept} outlived the runtime");
 }

@@ -23,7 +23,7 @@ def lambda_handler(event, context):
     count += 1
     return {
         "count": count,
-        "pid": os.getpid(),
+        "pid": int(os.readlink("/proc/self")),
         "name": context.function_name,
         "version": context.function_version,
         "arn": context.invoked_function_arn,
@@ -304,7 +304,7 @@ def handler(event, context):
                     obj.sendall(b"\x0a\x00\x00\x00garbage!!!!!")
             frame = frame.f_back
         return "lied"
-    return os.getpid()
+    return int(os.readlink('/proc/self'))
 "#;
     let f = rt
         .load_with("python3.11", "app.handler", &[("app.py", src)], |s| {
