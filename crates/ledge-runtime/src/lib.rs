@@ -23,6 +23,7 @@ mod cgroup;
 mod config;
 mod error;
 mod function;
+mod launch;
 mod limits;
 mod logs;
 mod package;

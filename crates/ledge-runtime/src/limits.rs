@@ -82,6 +82,24 @@ impl WorkerLimits {
         args
     }
 
+    /// The limits as `ulimit` commands joined by `&&`, for the shell that starts a worker in a
+    /// PID namespace. Sizes are in the units POSIX shells use: 512-byte blocks for `-c` and
+    /// `-f`, KiB for `-v`; dash names the process limit `-p`, bash `-u`.
+    pub(crate) fn ulimit_script(&self) -> String {
+        self.limits
+            .iter()
+            .map(|(resource, _, n)| match resource {
+                Resource::Core => format!("ulimit -c {}", n / 512),
+                Resource::Fsize => format!("ulimit -f {}", n / 512),
+                Resource::Nofile => format!("ulimit -n {n}"),
+                Resource::Nproc => format!("{{ ulimit -u {n} || ulimit -p {n}; }}"),
+                Resource::As => format!("ulimit -v {}", n / 1024),
+                _ => "true".to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" && ")
+    }
+
     /// Applies the limits to a running process of the same user (`prlimit(2)`).
     pub(crate) fn apply(&self, pid: u32) {
         let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
@@ -169,5 +187,37 @@ pub(crate) fn describe_exit(status: Option<std::process::ExitStatus>) -> String 
         Some(7) => "signal: bus error".to_string(),
         Some(n) => format!("signal: {n}"),
         None => "unknown".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shell_sets_the_same_limits_as_prlimit() {
+        let limits = WorkerLimits::new(Some(300 << 20), Some(77), 5 << 20);
+        let script = format!("{} && cat /proc/self/limits", limits.ulimit_script());
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let limit = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .map(|l| l.split_whitespace().rev().nth(1).unwrap().to_string())
+                .unwrap()
+        };
+        assert_eq!(limit("Max file size"), (5u64 << 20).to_string());
+        assert_eq!(limit("Max address space"), (300u64 << 20).to_string());
+        assert_eq!(limit("Max open files"), "1024");
+        assert_eq!(limit("Max processes"), "77");
+        assert_eq!(limit("Max core file size"), "0");
     }
 }

@@ -8,8 +8,8 @@
 //! `pre_exec`):
 //!
 //! ```text
-//! unshare --pid --fork --kill-child [--setuid U --setgid G] -- /bin/sh -c INIT ledge-init \
-//!     prlimit --core=0:0 ... -- <interpreter> <bootstrap>
+//! unshare --pid --fork --kill-child [--setuid U --setgid G] -- /bin/sh -c 'ulimit …; INIT' \
+//!     ledge-init <interpreter> <bootstrap>
 //! ```
 //!
 //! The shell is the namespace's init (PID 1): when it dies the kernel kills every process in
@@ -21,7 +21,9 @@
 //! ignored), and the shell reaps orphans while it waits.
 //!
 //! unshare runs as root (creating a namespace needs `CAP_SYS_ADMIN`) and drops to the
-//! version's uid and gid (`--setgid` also drops supplementary groups) before the shell starts.
+//! version's uid and gid (`--setgid` also drops supplementary groups) before the shell starts;
+//! the shell sets the worker's rlimits with `ulimit` (lowering one's own limits needs no
+//! privilege), which saves prlimit(1)'s exec.
 //!
 //! # Limitations
 //! - The shell exits with 128+N when the interpreter dies of signal N, so ledge reports an
@@ -32,10 +34,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The namespace's init: keeps its own stderr quiet (dash reports a child's fatal signal
-/// there, which would land in the function's logs), runs the command as its child and exits
-/// with its status.
-const INIT: &str = r#"exec 3>&2 2>/dev/null; "$@" 2>&3 3>&-; exit $?"#;
+use crate::limits::WorkerLimits;
+
+/// The namespace's init, after the limits (see [`WorkerLimits::ulimit_script`]): keeps its own
+/// stderr quiet (dash reports a child's fatal signal there, which would land in the function's
+/// logs), waits for the line that starts the worker (a launch may be prepared ahead; the end of
+/// its stdin means ledge no longer wants it), runs the command as its child with stdin closed
+/// and exits with its status.
+const INIT: &str = r#"read -r go || exit 0; "$@" 2>&3 3>&- </dev/null; exit $?"#;
 
 /// The shell that serves as init.
 const SHELL: &str = "/bin/sh";
@@ -76,7 +82,11 @@ impl PidNamespaces {
     }
 
     /// The program to run and the arguments that come before the worker's own command line.
-    pub(crate) fn prefix(&self, user: Option<(u32, u32)>) -> (PathBuf, Vec<String>) {
+    pub(crate) fn prefix(
+        &self,
+        user: Option<(u32, u32)>,
+        limits: &WorkerLimits,
+    ) -> (PathBuf, Vec<String>) {
         let mut args: Vec<String> = ["--pid", "--fork", "--kill-child"]
             .map(String::from)
             .to_vec();
@@ -84,7 +94,17 @@ impl PidNamespaces {
             args.push(format!("--setuid={uid}"));
             args.push(format!("--setgid={gid}"));
         }
-        args.extend(["--", SHELL, "-c", INIT, "ledge-init"].map(String::from));
+        let script = format!(
+            "exec 3>&2 2>/dev/null; {} || exit 125; {INIT}",
+            limits.ulimit_script()
+        );
+        args.extend([
+            "--".to_string(),
+            SHELL.to_string(),
+            "-c".to_string(),
+            script,
+        ]);
+        args.push("ledge-init".to_string());
         (self.unshare.clone(), args)
     }
 }
@@ -125,12 +145,17 @@ mod tests {
         let ns = PidNamespaces {
             unshare: PathBuf::from("/usr/bin/unshare"),
         };
-        let (program, args) = ns.prefix(Some((200_001, 200_001)));
+        let limits = WorkerLimits::new(None, Some(64), 1 << 20);
+        let (program, args) = ns.prefix(Some((200_001, 200_001)), &limits);
         assert_eq!(program, PathBuf::from("/usr/bin/unshare"));
         let at = |a: &str| args.iter().position(|x| x == a).unwrap();
         assert!(at("--setuid=200001") < at("--"));
         assert!(at("--setgid=200001") < at("--"));
         assert_eq!(args.last().map(String::as_str), Some("ledge-init"));
-        assert!(!ns.prefix(None).1.iter().any(|a| a.starts_with("--set")));
+        assert!(!ns
+            .prefix(None, &limits)
+            .1
+            .iter()
+            .any(|a| a.starts_with("--set")));
     }
 }

@@ -14,6 +14,7 @@ use crate::cgroup::CgroupParent;
 use crate::config::{Language, RuntimeConfig};
 use crate::error::{LoadError, ThrottleScope};
 use crate::function::{Admission, FunctionHandle};
+use crate::launch::Launchers;
 use crate::limits;
 use crate::logs::LogDispatcher;
 use crate::package::PackageStore;
@@ -77,6 +78,8 @@ struct Inner {
     spare_ids: AtomicU64,
     prlimit_tool: Option<PathBuf>,
     pid_namespaces: Option<PidNamespaces>,
+    /// The launchers of loaded versions (to end their prepared launches).
+    launchers: Mutex<Vec<Weak<Launchers>>>,
 }
 
 /// An interpreter started ahead of need, not yet given a function.
@@ -133,10 +136,10 @@ impl Runtime {
             tracing::warn!("cgroup_parent does not delegate the memory controller; using rlimits");
         }
         let pid_namespaces = if config.pid_namespaces && limits::is_root() {
-            let found = PidNamespaces::detect().filter(|_| limits::find_prlimit_tool().is_some());
+            let found = PidNamespaces::detect();
             if found.is_none() {
                 tracing::warn!(
-                    "cannot start workers in PID namespaces (unshare and prlimit from util-linux, CAP_SYS_ADMIN); a process that leaves its worker's process group survives the worker"
+                    "cannot start workers in PID namespaces (unshare from util-linux, CAP_SYS_ADMIN); a process that leaves its worker's process group survives the worker"
                 );
             }
             found
@@ -160,12 +163,13 @@ impl Runtime {
             privileged,
             spares: Mutex::new(Vec::new()),
             spare_ids: AtomicU64::new(0),
-            prlimit_tool: if privileged || pid_namespaces.is_some() {
+            prlimit_tool: if privileged {
                 limits::find_prlimit_tool()
             } else {
                 None
             },
             pid_namespaces,
+            launchers: Mutex::new(Vec::new()),
             config,
         });
         tokio.spawn(reap(Arc::downgrade(&inner)));
@@ -383,12 +387,16 @@ impl Runtime {
             cgroup: inner.cgroup.clone(),
             max_processes: config.max_processes_per_version,
             prlimit_tool: inner.prlimit_tool.clone(),
-            pid_namespaces: inner.pid_namespaces.clone(),
+            launchers: launchers_for(inner, true),
             warm_wait: config.warm_wait,
             spare: false,
             max_file_bytes: config.tmp_size_bytes,
             tmp_mount,
         });
+        // The first cold start finds its PID namespace started (unless a spare serves it).
+        if let (Some(launchers), None) = (&info.launchers, &spare) {
+            launchers.prepare(&info);
+        }
         let handle = Arc::new(FunctionHandle::new(
             info,
             package,
@@ -423,6 +431,16 @@ impl Drop for Runtime {
         );
         for version in versions.iter().filter_map(Weak::upgrade) {
             version.close();
+        }
+        let launchers = std::mem::take(
+            &mut *self
+                .inner
+                .launchers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for launcher in launchers.iter().filter_map(Weak::upgrade) {
+            launcher.close();
         }
         // Handles may outlive the runtime; their /tmp must not outlive it.
         self.inner.tmp_mounts.unmount_all();
@@ -534,12 +552,13 @@ async fn start_spare(inner: &Arc<Inner>, language: Language, interpreter: &Path)
         cgroup: inner.cgroup.clone(),
         max_processes: config.max_processes_per_version,
         prlimit_tool: inner.prlimit_tool.clone(),
-        pid_namespaces: inner.pid_namespaces.clone(),
+        launchers: launchers_for(inner, false),
         warm_wait: Duration::ZERO,
         spare: true,
         max_file_bytes: config.tmp_size_bytes,
         tmp_mount: None,
     };
+    let info = Arc::new(info);
     let id = inner.worker_ids.fetch_add(1, Ordering::Relaxed);
     match Worker::spawn(&info, id).await {
         Ok(worker) => inner
@@ -554,6 +573,21 @@ async fn start_spare(inner: &Arc<Inner>, language: Language, interpreter: &Path)
             }),
         Err(e) => tracing::warn!(?language, error = ?e, "cannot start a spare interpreter"),
     }
+}
+
+/// How a version's (or a spare's) workers start in PID namespaces, if they do; `ahead` keeps a
+/// launch prepared after each cold start.
+fn launchers_for(inner: &Inner, ahead: bool) -> Option<Arc<Launchers>> {
+    let namespaces = inner.pid_namespaces.clone()?;
+    let launchers = Arc::new(Launchers::new(namespaces, ahead, inner.worker_ids.clone()));
+    if ahead {
+        inner
+            .launchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&launchers));
+    }
+    Some(launchers)
 }
 
 /// The uid and gid for a version's workers, stable for the life of this runtime.
@@ -607,6 +641,17 @@ async fn reap(inner: Weak<Inner>) {
             .collect();
         if let Some(cgroup) = &inner.cgroup {
             cgroup.sweep();
+        }
+        let launchers: Vec<Arc<Launchers>> = {
+            let mut launchers = inner
+                .launchers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            launchers.retain(|l| l.strong_count() > 0);
+            launchers.iter().filter_map(Weak::upgrade).collect()
+        };
+        for launcher in launchers {
+            launcher.retire(cutoff);
         }
         for version in versions {
             let retired = version.retire_idle(cutoff);

@@ -16,7 +16,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -24,15 +23,16 @@ use std::time::{Duration, SystemTime};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::Instant;
 
 use crate::cgroup::{CgroupParent, WorkerCgroup};
 use crate::config::Language;
 use crate::error::FunctionError;
+use crate::launch::{Launch, Launchers};
 use crate::limits::{self, WorkerLimits};
 use crate::logs::{self, LogLine};
-use crate::pidns::{self, PidNamespaces};
+use crate::pidns;
 use crate::protocol::{self, ReadError, Reply};
 use crate::tmpfs::TmpMount;
 
@@ -62,8 +62,9 @@ pub(crate) struct VersionInfo {
     pub(crate) max_processes: u64,
     /// prlimit(1), to limit workers that run as another uid.
     pub(crate) prlimit_tool: Option<PathBuf>,
-    /// Start each worker in a PID namespace of its own (`RuntimeConfig::pid_namespaces`).
-    pub(crate) pid_namespaces: Option<PidNamespaces>,
+    /// With PID namespaces (`RuntimeConfig::pid_namespaces`): how workers start in one, and
+    /// the launch prepared ahead.
+    pub(crate) launchers: Option<Arc<Launchers>>,
     /// How long to wait for a busy worker before a cold start (`RuntimeConfig::warm_wait`).
     pub(crate) warm_wait: Duration,
     /// A spare interpreter, not yet given a function.
@@ -77,7 +78,7 @@ pub(crate) struct VersionInfo {
 }
 
 impl VersionInfo {
-    fn limits(&self) -> WorkerLimits {
+    pub(crate) fn limits(&self) -> WorkerLimits {
         let address_space = (self.language == Language::Python && !self.spare)
             .then(|| limits::python_address_space(self.memory_mb));
         WorkerLimits::new(
@@ -178,10 +179,15 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker and runs its init phase.
-    pub(crate) async fn spawn(info: &VersionInfo, id: u64) -> Result<Worker, SpawnError> {
+    /// Starts a worker and runs its init phase: with a launch prepared ahead if the version
+    /// has one (then prepares the next), else from scratch.
+    pub(crate) async fn spawn(info: &Arc<VersionInfo>, id: u64) -> Result<Worker, SpawnError> {
         let started = Instant::now();
-        let socket_path = info.sock_dir.join(id.to_string());
+        let prepared = info.launchers.as_ref().and_then(|l| l.take());
+        let socket_path = match &prepared {
+            Some(launch) => launch.socket_path.clone(),
+            None => info.sock_dir.join(id.to_string()),
+        };
         let _ = std::fs::remove_file(&socket_path);
         let listener = UnixListener::bind(&socket_path).map_err(SpawnError::Io)?;
         let _cleanup = RemoveOnDrop(socket_path.clone());
@@ -191,78 +197,19 @@ impl Worker {
         std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
             .map_err(SpawnError::Io)?;
 
-        let log_stream: Arc<str> = logs::log_stream_name(&info.version).into();
-        let worker_limits = info.limits();
-        // A worker of another uid, or in a PID namespace (where ledge's child is unshare, not
-        // the interpreter), sets its limits itself, through prlimit(1), before exec.
-        let namespace = info
-            .pid_namespaces
-            .as_ref()
-            .filter(|_| info.prlimit_tool.is_some());
-        let wrapped = (info.user.is_some() || namespace.is_some()) && info.prlimit_tool.is_some();
-        let mut cmd = match (namespace, &info.prlimit_tool, wrapped) {
-            (Some(ns), Some(tool), _) => {
-                let (unshare, prefix) = ns.prefix(info.user);
-                let mut cmd = Command::new(unshare);
-                cmd.args(prefix)
-                    .arg(tool)
-                    .args(worker_limits.prlimit_args())
-                    .arg(&info.interpreter);
-                cmd
-            }
-            (None, Some(tool), true) => {
-                let mut cmd = Command::new(tool);
-                cmd.args(worker_limits.prlimit_args())
-                    .arg(&info.interpreter);
-                cmd
-            }
-            _ => Command::new(&info.interpreter),
+        let mut launch = match prepared {
+            Some(launch) => launch,
+            None => Launch::start(info, id).map_err(SpawnError::Io)?,
         };
-        match info.language {
-            Language::Node => {
-                cmd.arg(format!(
-                    "--max-old-space-size={}",
-                    limits::node_heap_mb(info.memory_mb)
-                ));
-            }
-            Language::Python => {
-                // No site: a function sees only its package and the standard library, as on
-                // Lambda, and starts without importing whatever the host installed.
-                cmd.args(["-S", "-s", "-B"]);
-            }
-        }
-        cmd.arg(&info.bootstrap)
-            .env_clear()
-            .envs(info.env.iter().map(|(k, v)| (k, v)))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", &*log_stream)
-            .env("LEDGE_SOCKET", &socket_path)
-            .current_dir(&info.task_root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
-        // In a namespace, unshare (which must stay root to create it) changes the user.
-        if let (Some((uid, gid)), None) = (info.user, namespace) {
-            cmd.uid(uid).gid(gid);
-        }
-        let mut child = cmd.spawn().map_err(SpawnError::Io)?;
-        let pid = child.id().unwrap_or(0);
-        if !wrapped {
-            worker_limits.apply(pid);
-        }
-        let cgroup = info.cgroup.as_ref().and_then(|parent| {
-            let group = parent.worker(id, info.memory_mb).ok()?;
-            group.add(pid).ok()?;
-            if namespace.is_some() {
-                // unshare may have forked the namespace's init before it joined the group.
-                for child in children(pid) {
-                    let _ = group.add(child);
-                }
-            }
-            Some(group)
-        });
-        let namespaced = namespace.is_some();
+        launch.go().await.map_err(SpawnError::Io)?;
+        let Launch {
+            mut child,
+            pid,
+            log_stream,
+            cgroup,
+            namespaced,
+            ..
+        } = launch;
 
         let raw = Arc::new(RawOutput::default());
         let mut readers = Vec::new();
@@ -283,7 +230,10 @@ impl Worker {
 
         let deadline = started + info.init_timeout;
         let accepted = tokio::time::timeout_at(deadline, async {
+            // Biased: a worker that connected, reported an init error and exited at once has
+            // both ready, and its report must win.
             tokio::select! {
+                biased;
                 accepted = listener.accept() => accepted.ok().map(|(s, _)| s),
                 _ = child.wait() => None,
             }
@@ -336,6 +286,10 @@ impl Worker {
         };
         let mut init_logs = split_lines(&reply.logs);
         init_logs.extend(take_raw(&raw));
+        // Now that this worker is up, the next cold start's namespace is started ahead.
+        if let Some(launchers) = &info.launchers {
+            launchers.prepare(info);
+        }
         match reply.kind {
             protocol::INIT_DONE => Ok(Worker {
                 phase: Phase::Idle,
@@ -583,17 +537,6 @@ async fn wait_exit(child: &mut Child, namespaced: bool) -> String {
             limits::describe_exit(None)
         }
     }
-}
-
-/// The children of a process, as far as the kernel lists them.
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .map(|list| {
-            list.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn settle(readers: Vec<tokio::task::JoinHandle<()>>) {

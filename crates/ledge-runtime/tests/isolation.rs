@@ -231,3 +231,93 @@ async fn a_process_that_left_the_session_dies_with_a_retired_worker_and_with_the
     drop(rt);
     assert!(gone(kept).await, "process {kept} outlived the runtime");
 }
+
+/// Processes (not zombies) whose environment names a socket under `sock_dir`: a runtime's
+/// workers and prepared launches, with their unshare and init.
+fn processes_of(sock_dir: &Path) -> Vec<u64> {
+    let needle = format!("LEDGE_SOCKET={}", sock_dir.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| alive(*pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0)
+                    .any(|var| var.starts_with(needle.as_bytes()))
+            })
+        })
+        .collect()
+}
+
+fn children_of(pid: u64) -> Vec<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+const PY_SLEEP: &str =
+    "import time\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n    return 1\n";
+
+#[tokio::test]
+async fn a_cold_start_takes_the_namespace_prepared_ahead_and_nothing_outlives_the_runtime() {
+    if !is_root() {
+        return;
+    }
+    let rt = runtime();
+    let sock_dir = rt.runtime.config().data_dir.join("sock");
+    let f = rt
+        .load("python3.12", "app.handler", &[("app.py", PY_SLEEP)])
+        .await;
+    call(&f, "{}").await;
+    // One worker (unshare, init, interpreter; it took the namespace prepared at load) and,
+    // started after it, the next worker's namespace (unshare, init waiting for its go).
+    let mut procs = Vec::new();
+    for _ in 0..200 {
+        procs = processes_of(&sock_dir);
+        if procs.len() == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(procs.len(), 5, "{procs:?}");
+    let waiting: Vec<u64> = procs
+        .iter()
+        .copied()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sh")
+                && children_of(*p).is_empty()
+        })
+        .collect();
+    assert_eq!(waiting.len(), 1, "{procs:?}");
+
+    // A second worker (the first is busy) starts in that namespace.
+    let (a, b) = tokio::join!(f.invoke(br#"{"s": 0.5}"#), async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        f.invoke(b"{}").await
+    });
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(f.cold_starts(), 2);
+    assert_eq!(
+        children_of(waiting[0]).len(),
+        1,
+        "the prepared init runs the second worker"
+    );
+
+    drop(rt);
+    for _ in 0..150 {
+        if processes_of(&sock_dir).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        processes_of(&sock_dir),
+        Vec::<u64>::new(),
+        "outlived the runtime"
+    );
+    drop(f);
+}

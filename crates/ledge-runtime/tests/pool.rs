@@ -588,7 +588,26 @@ fn live_processes_of(uid: u64) -> usize {
             let zombie = status
                 .lines()
                 .any(|l| l.starts_with("State:") && l.contains('Z'));
-            uid_matches && !zombie
+            // The init of the next worker's PID namespace, started ahead and waiting: a
+            // shell child of unshare with no children yet.
+            let prepared = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Pid:"))
+                .map(|pid| pid.trim())
+                .is_some_and(|pid| {
+                    let parent_is_unshare = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("PPid:"))
+                        .and_then(|ppid| {
+                            std::fs::read_to_string(format!("/proc/{}/comm", ppid.trim())).ok()
+                        })
+                        .is_some_and(|comm| comm.trim() == "unshare");
+                    let childless =
+                        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                            .is_ok_and(|c| c.trim().is_empty());
+                    parent_is_unshare && childless
+                });
+            uid_matches && !zombie && !prepared
         })
         .count()
 }
