@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::time::Instant;
+use tokio::sync::Notify;
+use tokio::time::{Duration, Instant};
 
 use crate::cgroup::{CgroupParent, WorkerCgroup};
 use crate::config::Language;
@@ -31,6 +32,9 @@ use crate::limits;
 use crate::logs;
 use crate::pidns::PidNamespaces;
 use crate::worker::VersionInfo;
+
+/// How long a cold start waits for a launch being prepared before it starts its own.
+const PREPARE_PATIENCE: Duration = Duration::from_millis(50);
 
 /// A started worker process, not yet connected.
 #[derive(Debug)]
@@ -188,6 +192,8 @@ pub(crate) struct Launchers {
     slot: Mutex<Option<Prepared>>,
     /// A launch is being prepared.
     preparing: AtomicBool,
+    /// Signalled when a preparation ends.
+    prepared: Notify,
     closed: AtomicBool,
 }
 
@@ -200,12 +206,33 @@ impl Launchers {
             ids,
             slot: Mutex::new(None),
             preparing: AtomicBool::new(false),
+            prepared: Notify::new(),
             closed: AtomicBool::new(false),
         }
     }
 
-    /// The prepared launch, if there is a live one.
-    pub(crate) fn take(&self) -> Option<Launch> {
+    /// The prepared launch, if there is a live one; waits for one being prepared (it started
+    /// earlier than a fresh launch would, so it is ready sooner), up to a bound.
+    pub(crate) async fn take(&self) -> Option<Launch> {
+        let until = Instant::now() + PREPARE_PATIENCE;
+        loop {
+            let prepared = self.prepared.notified();
+            tokio::pin!(prepared);
+            // Registered before looking, so a preparation that ends in between is not missed.
+            prepared.as_mut().enable();
+            if let Some(launch) = self.take_now() {
+                return Some(launch);
+            }
+            if !self.preparing.load(Ordering::Acquire) {
+                return None;
+            }
+            if tokio::time::timeout_at(until, prepared).await.is_err() {
+                return self.take_now();
+            }
+        }
+    }
+
+    fn take_now(&self) -> Option<Launch> {
         let mut prepared = self
             .slot
             .lock()
@@ -244,6 +271,7 @@ impl Launchers {
                 Err(e) => tracing::debug!(error = %e, "cannot prepare a worker launch"),
             }
             launchers.preparing.store(false, Ordering::Release);
+            launchers.prepared.notify_waiters();
         });
     }
 

@@ -183,7 +183,10 @@ impl Worker {
     /// has one (then prepares the next), else from scratch.
     pub(crate) async fn spawn(info: &Arc<VersionInfo>, id: u64) -> Result<Worker, SpawnError> {
         let started = Instant::now();
-        let prepared = info.launchers.as_ref().and_then(|l| l.take());
+        let prepared = match &info.launchers {
+            Some(launchers) => launchers.take().await,
+            None => None,
+        };
         let socket_path = match &prepared {
             Some(launch) => launch.socket_path.clone(),
             None => info.sock_dir.join(id.to_string()),

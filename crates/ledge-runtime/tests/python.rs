@@ -338,3 +338,32 @@ def handler(event, context):
     // Still serving, from fresh workers.
     assert!(call(&f, "{}").await.is_u64());
 }
+
+#[tokio::test]
+async fn workers_run_the_bootstrap_compiled_by_their_interpreter() {
+    let rt = runtime();
+    let data = rt.runtime.config().data_dir.clone();
+    // A stale or foreign bytecode file where the compiled bootstrap goes is replaced, not run.
+    let tag = std::process::Command::new("python3")
+        .args([
+            "-S",
+            "-c",
+            "import sys; print(sys.implementation.cache_tag)",
+        ])
+        .output()
+        .unwrap();
+    let tag = String::from_utf8(tag.stdout).unwrap();
+    let compiled = data.join(format!("bootstrap/bootstrap.{}.pyc", tag.trim()));
+    std::fs::write(&compiled, b"not bytecode").unwrap();
+    let f = rt
+        .load(
+            "python3.11",
+            "app.handler",
+            &[(
+                "app.py",
+                "import sys\ndef handler(e, c):\n    return sys.argv[0]\n",
+            )],
+        )
+        .await;
+    assert_eq!(call(&f, "{}").await, json!(compiled.display().to_string()));
+}
