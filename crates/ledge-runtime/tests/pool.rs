@@ -438,14 +438,14 @@ exports.handler = async (e, ctx) => ({ name: ctx.functionName, stream: ctx.logSt
         assert_ne!(got["uid"], 0);
     }
     let py = rt
-        .load_with("python3.11", "app.handler", &[("app.py", "import os\ndef handler(e, c):\n    return [c.function_name, os.environ['AWS_LAMBDA_FUNCTION_NAME'], os.getcwd() == os.environ['LAMBDA_TASK_ROOT']]\n")], |s| {
+        .load_with("python3.11", "app.handler", &[("app.py", "import os, subprocess\ndef handler(e, c):\n    child = subprocess.run(['/bin/sh', '-c', 'echo $AWS_LAMBDA_FUNCTION_NAME $LEDGE_SPARE'], capture_output=True, text=True).stdout.strip()\n    return [c.function_name, os.environ['AWS_LAMBDA_FUNCTION_NAME'], os.getcwd() == os.environ['LAMBDA_TASK_ROOT'], 'LEDGE_SPARE' in os.environ, child]\n")], |s| {
             s.name = "py-spared".into();
             s.memory_mb = 256;
         })
         .await;
     assert_eq!(
         call(&py, "{}").await,
-        serde_json::json!(["py-spared", "py-spared", true])
+        serde_json::json!(["py-spared", "py-spared", true, false, "py-spared"])
     );
     // Each claimed spare is replaced.
     for _ in 0..200 {
