@@ -33,6 +33,9 @@ pub(crate) struct ServeArgs {
     /// Worker threads serving viewers [default: CPU count].
     #[arg(long, env = "LEDGE_EDGE_THREADS")]
     edge_threads: Option<usize>,
+    /// The edge's function settings.
+    #[command(flatten)]
+    functions: edge::FunctionArgs,
 }
 
 /// `ledge edge`'s flags, parsed from the arguments `ledge serve` builds.
@@ -44,6 +47,11 @@ struct EdgeCli {
 
 /// Runs the control plane and its edge until interrupted.
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let functions = args
+        .functions
+        .merged(&crate::config_file::FileValues::load(
+            args.control.config_file(),
+        )?)?;
     let started = control::start(args.control).await?;
     let store = started.control.state().store().clone();
     match edges::revoke_token(&store, SERVE_TOKEN).await {
@@ -82,6 +90,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.edge_threads {
         argv.extend(["--edge-threads".into(), n.to_string()]);
     }
+    argv.extend(functions.to_args());
     let edge_args = EdgeCli::try_parse_from(argv)
         .context("building the edge's settings")?
         .edge;
