@@ -216,6 +216,37 @@ impl Runtime {
         self.inner.pid_namespaces.is_some()
     }
 
+    /// Stops every idle worker, spare interpreter and prepared launch, and unmounts every
+    /// version's `/tmp`, now. Versions keep no worker that is busy now once it finishes. For a
+    /// process about to exit: tasks (listeners, per-core runtimes) may still hold handles or
+    /// this runtime and never drop them. Dropping the runtime does the same.
+    pub fn shutdown(&self) {
+        let inner = &self.inner;
+        let versions = std::mem::take(
+            &mut *inner
+                .versions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for version in versions.iter().filter_map(Weak::upgrade) {
+            version.close();
+        }
+        let launchers = std::mem::take(
+            &mut *inner
+                .launchers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for launcher in launchers.iter().filter_map(Weak::upgrade) {
+            launcher.close();
+        }
+        drop(std::mem::take(
+            &mut *inner.spares.lock().unwrap_or_else(PoisonError::into_inner),
+        ));
+        // Handles may outlive the runtime; their /tmp must not outlive it.
+        inner.tmp_mounts.unmount_all();
+    }
+
     /// Log batches lost because the log sink fell behind.
     pub fn dropped_log_batches(&self) -> u64 {
         self.inner.logs.dropped()
@@ -422,28 +453,7 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        let versions = std::mem::take(
-            &mut *self
-                .inner
-                .versions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        for version in versions.iter().filter_map(Weak::upgrade) {
-            version.close();
-        }
-        let launchers = std::mem::take(
-            &mut *self
-                .inner
-                .launchers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        for launcher in launchers.iter().filter_map(Weak::upgrade) {
-            launcher.close();
-        }
-        // Handles may outlive the runtime; their /tmp must not outlive it.
-        self.inner.tmp_mounts.unmount_all();
+        self.shutdown();
     }
 }
 

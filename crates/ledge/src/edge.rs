@@ -300,6 +300,7 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         })?;
     }
     let mut tasks = tokio::task::JoinSet::new();
+    let functions = triggers.functions().clone();
     match &cfg.source {
         Source::File(path) => {
             tasks.spawn(reload::follow_file_with(
@@ -324,6 +325,9 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     }
     wait_for_shutdown().await;
     tasks.abort_all();
+    // The viewer threads keep the edge (and its runtime) alive to the end of the process:
+    // stop the function workers and unmount their /tmp explicitly.
+    functions.runtime().shutdown();
     Ok(ExitCode::SUCCESS)
 }
 
