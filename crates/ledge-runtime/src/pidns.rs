@@ -16,7 +16,8 @@
 //! the namespace, whatever session or process group they moved to. ledge kills the worker's
 //! process group (unshare, the shell and the interpreter, started in one group), so the init
 //! dies with it; a worker that exits on its own (ledge went away and closed its socket) ends
-//! the shell too. The shell stays in between rather than the interpreter being PID 1 itself:
+//! the shell too. (`--kill-child` is only a backstop: the kernel forgets it when unshare's child
+//! changes its uid.) The shell stays in between rather than the interpreter being PID 1 itself:
 //! PID 1 ignores signals it sends itself (`process.kill(process.pid, 'SIGSEGV')` would be
 //! ignored), and the shell reaps orphans while it waits.
 //!
@@ -30,6 +31,8 @@
 //!   interpreter that called `exit(137)` itself as killed by signal 9.
 //! - Inside the namespace the interpreter is PID 2 (`process.pid`, `os.getpid()`); `/proc` is
 //!   the host's, so `/proc/self` still names the host PID.
+//! - unshare and the shell hold the worker's stdout and stderr too: a worker that closes its own
+//!   is not noticed and goes on serving (its console output travels in the reply frames).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
