@@ -3,10 +3,11 @@
 //! # Design
 //! Memory is bounded twice: the interpreter's own heap limit (`--max-old-space-size` for
 //! Node.js, whose V8 reserves far more address space than it uses and so cannot live under
-//! `RLIMIT_AS`) and `RLIMIT_AS` for Python. A worker that runs as its own uid gets its limits
-//! from prlimit(1), which it runs as before exec'ing the interpreter (setting another user's
-//! limits would need CAP_SYS_RESOURCE); a worker of ledge's own user gets them by `prlimit(2)`
-//! right after it starts. Every worker also gets `RLIMIT_FSIZE` (the size of its `/tmp`: the whole
+//! `RLIMIT_AS`) and `RLIMIT_AS` for Python. A worker in a PID namespace gets its limits from
+//! the shell that is the namespace's init (`ulimit`, see [`pidns`](crate::pidns)); otherwise a
+//! worker that runs as its own uid gets them from prlimit(1), which it runs as before exec'ing
+//! the interpreter (setting another user's limits would need CAP_SYS_RESOURCE), and a worker
+//! of ledge's own user by `prlimit(2)` right after it starts. Every worker also gets `RLIMIT_FSIZE` (the size of its `/tmp`: the whole
 //! cap where `/tmp` cannot be a tmpfs of its own, see [`tmpfs`](crate::tmpfs)),
 //! `RLIMIT_NOFILE` 1024 (Lambda's), no core dumps, and, when it runs as its own unprivileged
 //! uid, `RLIMIT_NPROC` against fork bombs.
