@@ -412,6 +412,21 @@ fn main() {
                 ms(spared.p50),
             );
         }
+        // What a worker's PID namespace (RuntimeConfig::pid_namespaces, on as root) adds to the
+        // cold start of a version that was just loaded.
+        let mut plain_config = RuntimeConfig::new(dir.path().join("plain-data"));
+        plain_config.pid_namespaces = false;
+        let plain = Runtime::new(plain_config).expect("runtime");
+        println!("\n| runtime | cold start p50, PID namespaces on ({}) | off |", runtime.pid_namespaces());
+        println!("| --- | --- | --- |");
+        for (label, runtime_id, handler, code) in [
+            ("Node.js", "nodejs20.x", "index.handler", &node_zip),
+            ("Python", "python3.11", "app.handler", &py_zip),
+        ] {
+            let (on, _) = cold(&runtime, runtime_id, handler, code, &event, 15).await;
+            let (off, _) = cold(&plain, runtime_id, handler, code, &event, 15).await;
+            println!("| {label} | {} | {} |", ms(stats(on).p50), ms(stats(off).p50));
+        }
     });
 }
 

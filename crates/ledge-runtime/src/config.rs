@@ -98,6 +98,17 @@ pub struct RuntimeConfig {
     /// `cgroup.subtree_control`). Default: ledge's own cgroup if it delegates memory, else
     /// none (workers are then bounded by rlimits and the interpreter's heap limit).
     pub cgroup_parent: Option<PathBuf>,
+    /// Start every worker in a PID namespace of its own, so that a worker's kill (timeout,
+    /// retirement, shutdown) also ends processes it started that left its process group
+    /// (`setsid`, double forks). Takes effect when ledge runs as root and unshare(1) and
+    /// prlimit(1) from util-linux can create one; otherwise workers run as before. Default
+    /// true.
+    pub pid_namespaces: bool,
+    /// Size of each loaded version's `/tmp` (Lambda's default ephemeral storage: 512 MiB).
+    /// When ledge runs as root the directory is a tmpfs of this size, a cap on all files
+    /// together; otherwise (or if mounting fails) each file is capped at this size
+    /// (`RLIMIT_FSIZE`). Default 512 MiB.
+    pub tmp_size_bytes: u64,
     /// Where function log lines go. Default: discarded (the caller still gets them in
     /// [`InvokeOutput::logs`](crate::InvokeOutput)).
     pub log_sink: Option<Arc<dyn LogSink>>,
@@ -203,6 +214,8 @@ impl RuntimeConfig {
             spare_workers: 0,
             spare_memory_mb: 128,
             cgroup_parent: None,
+            tmp_size_bytes: 512 * 1024 * 1024,
+            pid_namespaces: true,
             log_sink: None,
             log_channel_capacity: 4096,
         }

@@ -286,7 +286,7 @@ impl Pool {
         info: &Arc<VersionInfo>,
     ) -> std::io::Result<Arc<Lane>> {
         worker.move_home()?;
-        let lane = Lane::start(worker, info.clone(), self.common.clone());
+        let lane = Lane::start(worker, info, self.common.clone());
         let mut lanes = self.lanes();
         if self.closed.load(Ordering::Acquire) {
             // Serves its one invocation, then ends.

@@ -143,7 +143,7 @@ const RETIRING: usize = usize::MAX / 2;
 
 impl Lane {
     /// Starts driving `worker` on the caller's runtime, with one invocation claimed.
-    pub(crate) fn start(worker: Worker, info: Arc<VersionInfo>, common: Arc<Common>) -> Arc<Lane> {
+    pub(crate) fn start(worker: Worker, info: &VersionInfo, common: Arc<Common>) -> Arc<Lane> {
         let lane = Arc::new(Lane {
             home: worker.home,
             queue: Mutex::new(Some(VecDeque::new())),
@@ -152,7 +152,14 @@ impl Lane {
             stop: AtomicBool::new(false),
             last_used: Mutex::new(Instant::now()),
         });
-        tokio::spawn(drive(lane.clone(), worker, info, common));
+        // Only these settings, not the version itself: a version's resources (its /tmp mount)
+        // go when its last handle does, not when the last driver has noticed.
+        let limits = Limits {
+            timeout: info.timeout,
+            max_response_bytes: info.max_response_bytes,
+            warm_wait: info.warm_wait,
+        };
+        tokio::spawn(drive(lane.clone(), worker, limits, common));
         lane
     }
 
@@ -265,6 +272,14 @@ impl Drop for Ending<'_> {
     }
 }
 
+/// The settings of its version a driver needs.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    timeout: Duration,
+    max_response_bytes: usize,
+    warm_wait: Duration,
+}
+
 /// A request written to the worker and not yet answered.
 struct Written {
     done: oneshot::Sender<Finished>,
@@ -272,7 +287,7 @@ struct Written {
 }
 
 /// Runs the lane's jobs on `worker` until the lane stops or the worker breaks.
-async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Arc<VersionInfo>, common: Arc<Common>) {
+async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Common>) {
     let pace = &common.pace;
     let _ending = Ending(&lane);
     let mut written: VecDeque<Written> = VecDeque::new();

@@ -24,11 +24,14 @@ mod config;
 mod error;
 mod function;
 mod lane;
+mod launch;
 mod limits;
 mod logs;
 mod package;
+mod pidns;
 mod protocol;
 mod runtime;
+mod tmpfs;
 mod worker;
 
 pub use config::{FunctionSpec, Language, PackageLimits, RuntimeConfig, SUPPORTED_RUNTIMES};

@@ -3,16 +3,17 @@
 //! # Design
 //! Memory is bounded twice: the interpreter's own heap limit (`--max-old-space-size` for
 //! Node.js, whose V8 reserves far more address space than it uses and so cannot live under
-//! `RLIMIT_AS`) and `RLIMIT_AS` for Python. A worker that runs as its own uid gets its limits
-//! from prlimit(1), which it runs as before exec'ing the interpreter (setting another user's
-//! limits would need CAP_SYS_RESOURCE); a worker of ledge's own user gets them by `prlimit(2)`
-//! right after it starts. Every worker also gets `RLIMIT_FSIZE` (the 512 MB `/tmp` of Lambda@Edge, per file),
+//! `RLIMIT_AS`) and `RLIMIT_AS` for Python. A worker in a PID namespace gets its limits from
+//! the shell that is the namespace's init (`ulimit`, see [`pidns`](crate::pidns)); otherwise a
+//! worker that runs as its own uid gets them from prlimit(1), which it runs as before exec'ing
+//! the interpreter (setting another user's limits would need CAP_SYS_RESOURCE), and a worker
+//! of ledge's own user by `prlimit(2)` right after it starts. Every worker also gets `RLIMIT_FSIZE` (the size of its `/tmp`: the whole
+//! cap where `/tmp` cannot be a tmpfs of its own, see [`tmpfs`](crate::tmpfs)),
 //! `RLIMIT_NOFILE` 1024 (Lambda's), no core dumps, and, when it runs as its own unprivileged
 //! uid, `RLIMIT_NPROC` against fork bombs.
 //!
 //! # Limitations
-//! cgroup v2 memory limits are not used yet: the `/tmp` cap is per file, not per directory,
-//! and Node.js memory outside the V8 heap (buffers) is not capped.
+//! Without a delegated cgroup v2, Node.js memory outside the V8 heap (buffers) is not capped.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -22,8 +23,6 @@ use rustix::process::{prlimit, Pid, Resource, Rlimit, Signal};
 /// Address space granted to a Python worker beyond its memory size (the interpreter's own
 /// mappings, shared libraries).
 const PYTHON_AS_OVERHEAD_MB: u64 = 96;
-/// `/tmp` of Lambda@Edge: 512 MB.
-const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 /// Lambda's file-descriptor limit.
 const MAX_OPEN_FILES: u64 = 1024;
 /// The V8 heap size for a Node.js worker of `memory_mb`.
@@ -50,11 +49,16 @@ pub(crate) struct WorkerLimits {
 impl WorkerLimits {
     /// The limits for a worker; `address_space` is Python's `RLIMIT_AS` (none for a spare,
     /// which sets its own once it knows its memory size), `max_processes` only applies to
-    /// workers with a uid of their own (the kernel ignores it for root).
-    pub(crate) fn new(address_space: Option<u64>, max_processes: Option<u64>) -> Self {
+    /// workers with a uid of their own (the kernel ignores it for root), `max_file_bytes` is
+    /// the size of `/tmp`.
+    pub(crate) fn new(
+        address_space: Option<u64>,
+        max_processes: Option<u64>,
+        max_file_bytes: u64,
+    ) -> Self {
         let mut limits = vec![
             (Resource::Core, "core", 0),
-            (Resource::Fsize, "fsize", MAX_FILE_BYTES),
+            (Resource::Fsize, "fsize", max_file_bytes),
             (Resource::Nofile, "nofile", MAX_OPEN_FILES),
         ];
         if let Some(n) = max_processes {
@@ -77,6 +81,24 @@ impl WorkerLimits {
             .collect();
         args.push("--".to_string());
         args
+    }
+
+    /// The limits as `ulimit` commands joined by `&&`, for the shell that starts a worker in a
+    /// PID namespace. Sizes are in the units POSIX shells use: 512-byte blocks for `-c` and
+    /// `-f`, KiB for `-v`; dash names the process limit `-p`, bash `-u`.
+    pub(crate) fn ulimit_script(&self) -> String {
+        self.limits
+            .iter()
+            .map(|(resource, _, n)| match resource {
+                Resource::Core => format!("ulimit -c {}", n / 512),
+                Resource::Fsize => format!("ulimit -f {}", n / 512),
+                Resource::Nofile => format!("ulimit -n {n}"),
+                Resource::Nproc => format!("{{ ulimit -u {n} || ulimit -p {n}; }}"),
+                Resource::As => format!("ulimit -v {}", n / 1024),
+                _ => "true".to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" && ")
     }
 
     /// Applies the limits to a running process of the same user (`prlimit(2)`).
@@ -166,5 +188,37 @@ pub(crate) fn describe_exit(status: Option<std::process::ExitStatus>) -> String 
         Some(7) => "signal: bus error".to_string(),
         Some(n) => format!("signal: {n}"),
         None => "unknown".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shell_sets_the_same_limits_as_prlimit() {
+        let limits = WorkerLimits::new(Some(300 << 20), Some(77), 5 << 20);
+        let script = format!("{} && cat /proc/self/limits", limits.ulimit_script());
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let limit = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .map(|l| l.split_whitespace().rev().nth(1).unwrap().to_string())
+                .unwrap()
+        };
+        assert_eq!(limit("Max file size"), (5u64 << 20).to_string());
+        assert_eq!(limit("Max address space"), (300u64 << 20).to_string());
+        assert_eq!(limit("Max open files"), "1024");
+        assert_eq!(limit("Max processes"), "77");
+        assert_eq!(limit("Max core file size"), "0");
     }
 }

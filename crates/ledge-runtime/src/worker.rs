@@ -16,7 +16,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -24,15 +23,18 @@ use std::time::{Duration, SystemTime};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::Instant;
 
 use crate::cgroup::{CgroupParent, WorkerCgroup};
 use crate::config::Language;
 use crate::error::FunctionError;
+use crate::launch::{Launch, Launchers};
 use crate::limits::{self, WorkerLimits};
 use crate::logs::{self, LogLine};
+use crate::pidns;
 use crate::protocol::{self, ReadError, Reply};
+use crate::tmpfs::TmpMount;
 
 /// Everything needed to start workers of one version; fixed at load.
 #[derive(Debug)]
@@ -60,17 +62,30 @@ pub(crate) struct VersionInfo {
     pub(crate) max_processes: u64,
     /// prlimit(1), to limit workers that run as another uid.
     pub(crate) prlimit_tool: Option<PathBuf>,
+    /// With PID namespaces (`RuntimeConfig::pid_namespaces`): how workers start in one, and
+    /// the launch prepared ahead.
+    pub(crate) launchers: Option<Arc<Launchers>>,
     /// How long to wait for a busy worker before a cold start (`RuntimeConfig::warm_wait`).
     pub(crate) warm_wait: Duration,
     /// A spare interpreter, not yet given a function.
     pub(crate) spare: bool,
+    /// Largest file a worker may write (`RuntimeConfig::tmp_size_bytes`).
+    pub(crate) max_file_bytes: u64,
+    /// The version's `/tmp` tmpfs, kept mounted while the version is loaded (held for its
+    /// `Drop`, which unmounts it).
+    #[allow(dead_code)]
+    pub(crate) tmp_mount: Option<Arc<TmpMount>>,
 }
 
 impl VersionInfo {
-    fn limits(&self) -> WorkerLimits {
+    pub(crate) fn limits(&self) -> WorkerLimits {
         let address_space = (self.language == Language::Python && !self.spare)
             .then(|| limits::python_address_space(self.memory_mb));
-        WorkerLimits::new(address_space, self.user.map(|_| self.max_processes))
+        WorkerLimits::new(
+            address_space,
+            self.user.map(|_| self.max_processes),
+            self.max_file_bytes,
+        )
     }
 }
 
@@ -146,13 +161,23 @@ pub(crate) struct Worker {
     pub(crate) init_logs: Vec<LogLine>,
     pub(crate) last_used: Instant,
     cgroup: Option<WorkerCgroup>,
+    /// Started in a PID namespace of its own (its exit status comes from the namespace's init).
+    namespaced: bool,
 }
 
 impl Worker {
-    /// Starts a worker and runs its init phase.
-    pub(crate) async fn spawn(info: &VersionInfo, id: u64) -> Result<Worker, SpawnError> {
+    /// Starts a worker and runs its init phase: with a launch prepared ahead if the version
+    /// has one (then prepares the next), else from scratch.
+    pub(crate) async fn spawn(info: &Arc<VersionInfo>, id: u64) -> Result<Worker, SpawnError> {
         let started = Instant::now();
-        let socket_path = info.sock_dir.join(id.to_string());
+        let prepared = match &info.launchers {
+            Some(launchers) => launchers.take().await,
+            None => None,
+        };
+        let socket_path = match &prepared {
+            Some(launch) => launch.socket_path.clone(),
+            None => info.sock_dir.join(id.to_string()),
+        };
         let _ = std::fs::remove_file(&socket_path);
         let listener = UnixListener::bind(&socket_path).map_err(SpawnError::Io)?;
         let _cleanup = RemoveOnDrop(socket_path.clone());
@@ -162,56 +187,19 @@ impl Worker {
         std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
             .map_err(SpawnError::Io)?;
 
-        let log_stream: Arc<str> = logs::log_stream_name(&info.version).into();
-        let worker_limits = info.limits();
-        // A worker of another uid sets its limits itself, through prlimit(1), before exec.
-        let wrapped = info.user.is_some() && info.prlimit_tool.is_some();
-        let mut cmd = match (&info.prlimit_tool, wrapped) {
-            (Some(tool), true) => {
-                let mut cmd = Command::new(tool);
-                cmd.args(worker_limits.prlimit_args())
-                    .arg(&info.interpreter);
-                cmd
-            }
-            _ => Command::new(&info.interpreter),
+        let mut launch = match prepared {
+            Some(launch) => launch,
+            None => Launch::start(info, id).map_err(SpawnError::Io)?,
         };
-        match info.language {
-            Language::Node => {
-                cmd.arg(format!(
-                    "--max-old-space-size={}",
-                    limits::node_heap_mb(info.memory_mb)
-                ));
-            }
-            Language::Python => {
-                // No site: a function sees only its package and the standard library, as on
-                // Lambda, and starts without importing whatever the host installed.
-                cmd.args(["-S", "-s", "-B"]);
-            }
-        }
-        cmd.arg(&info.bootstrap)
-            .env_clear()
-            .envs(info.env.iter().map(|(k, v)| (k, v)))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", &*log_stream)
-            .env("LEDGE_SOCKET", &socket_path)
-            .current_dir(&info.task_root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
-        if let Some((uid, gid)) = info.user {
-            cmd.uid(uid).gid(gid);
-        }
-        let mut child = cmd.spawn().map_err(SpawnError::Io)?;
-        let pid = child.id().unwrap_or(0);
-        if !wrapped {
-            worker_limits.apply(pid);
-        }
-        let cgroup = info.cgroup.as_ref().and_then(|parent| {
-            let group = parent.worker(id, info.memory_mb).ok()?;
-            group.add(pid).ok()?;
-            Some(group)
-        });
+        launch.go().await.map_err(SpawnError::Io)?;
+        let Launch {
+            mut child,
+            pid,
+            log_stream,
+            cgroup,
+            namespaced,
+            ..
+        } = launch;
 
         let raw = Arc::new(RawOutput::default());
         let mut readers = Vec::new();
@@ -232,7 +220,10 @@ impl Worker {
 
         let deadline = started + info.init_timeout;
         let accepted = tokio::time::timeout_at(deadline, async {
+            // Biased: a worker that connected, reported an init error and exited at once has
+            // both ready, and its report must win.
             tokio::select! {
+                biased;
                 accepted = listener.accept() => accepted.ok().map(|(s, _)| s),
                 _ = child.wait() => None,
             }
@@ -241,7 +232,7 @@ impl Worker {
         let mut worker_stream = match accepted {
             Ok(Some(stream)) => stream,
             Ok(None) => {
-                let status = wait_exit(&mut child).await;
+                let status = wait_exit(&mut child, namespaced).await;
                 settle(readers).await;
                 return Err(SpawnError::Crashed(status, take_raw(&raw)));
             }
@@ -268,7 +259,7 @@ impl Worker {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => {
                 limits::kill_group(pid);
-                let status = wait_exit(&mut child).await;
+                let status = wait_exit(&mut child, namespaced).await;
                 settle(readers).await;
                 return Err(SpawnError::Crashed(status, take_raw(&raw)));
             }
@@ -285,6 +276,10 @@ impl Worker {
         };
         let mut init_logs = split_lines(&reply.logs);
         init_logs.extend(take_raw(&raw));
+        // Now that this worker is up, the next cold start's namespace is started ahead.
+        if let Some(launchers) = &info.launchers {
+            launchers.prepare(info);
+        }
         match reply.kind {
             protocol::INIT_DONE => Ok(Worker {
                 home: Home::current(),
@@ -298,6 +293,7 @@ impl Worker {
                 init_logs,
                 last_used: Instant::now(),
                 cgroup,
+                namespaced,
             }),
             protocol::INIT_ERROR | protocol::FATAL => {
                 limits::kill_group(pid);
@@ -337,7 +333,7 @@ impl Worker {
         frame.extend_from_slice(&body);
         // Of the limits only Python's address space depends on the function; a Python spare
         // sets it itself from LEDGE_AS_LIMIT (lowering one's own limit needs no privilege).
-        if info.user.is_none() {
+        if info.user.is_none() && !self.namespaced {
             info.limits().apply(self.pid);
         }
         if let Some(group) = &self.cgroup {
@@ -354,7 +350,7 @@ impl Worker {
         let reply = match reply {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => {
-                let status = wait_exit(&mut self.child).await;
+                let status = wait_exit(&mut self.child, self.namespaced).await;
                 return Err(SpawnError::Crashed(status, take_raw(&self.raw)));
             }
             Err(_) => {
@@ -426,7 +422,7 @@ impl Worker {
     /// Why a worker whose socket closed went away: its exit status, and whether it ran out of
     /// memory.
     pub(crate) async fn exit_failure(&mut self) -> WorkerFailure {
-        let status = wait_exit(&mut self.child).await;
+        let status = wait_exit(&mut self.child, self.namespaced).await;
         // Let the output readers see the end of the pipes (an OOM message may be there).
         for _ in 0..20 {
             if self.raw.all_closed() {
@@ -468,8 +464,9 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-async fn wait_exit(child: &mut Child) -> String {
+async fn wait_exit(child: &mut Child, namespaced: bool) -> String {
     match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+        Ok(Ok(status)) if namespaced => pidns::describe_exit(Some(status)),
         Ok(Ok(status)) => limits::describe_exit(Some(status)),
         _ => {
             let _ = child.start_kill();

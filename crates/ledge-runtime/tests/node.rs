@@ -126,7 +126,7 @@ exports.handler = async (event, context) => {
   count += 1;
   return {
     count,
-    pid: process.pid,
+    pid: Number(require('fs').readlinkSync('/proc/self')),
     name: context.functionName,
     version: context.functionVersion,
     arn: context.invokedFunctionArn,
@@ -415,7 +415,7 @@ exports.handler = async (event) => {
   if (event.kind === 'segv') process.kill(process.pid, 'SIGSEGV');
   if (event.kind === 'oom') { const keep = []; for (;;) keep.push(new Array(1e6).fill(Math.random())); }
   if (event.kind === 'uncaught') { setTimeout(() => { throw new Error('later'); }, 1); return new Promise(() => {}); }
-  return { pid: process.pid };
+  return { pid: Number(require('fs').readlinkSync('/proc/self')) };
 };
 "#;
     let f = rt
@@ -584,7 +584,7 @@ async fn an_error_between_invocations_ends_only_that_worker() {
     let src = r#"
 exports.handler = async (event) => {
   if (event.later) setTimeout(() => { throw new Error('after the reply'); }, 20);
-  return process.pid;
+  return Number(require('fs').readlinkSync('/proc/self'));
 };
 "#;
     let f = rt

@@ -12,7 +12,7 @@ use serde_json::Value;
 const SLOW: &str = r#"
 exports.handler = async (event) => {
   await new Promise((r) => setTimeout(r, event.ms || 0));
-  return { pid: process.pid, uid: process.getuid() };
+  return { pid: Number(require('fs').readlinkSync('/proc/self')), uid: process.getuid() };
 };
 "#;
 
@@ -95,7 +95,7 @@ exports.handler = async (event, context) => {
   const remaining = context.getRemainingTimeInMillis();
   if (event.forever) await new Promise(() => {});
   await new Promise((r) => setTimeout(r, event.ms || 0));
-  return { pid: process.pid, remaining };
+  return { pid: Number(require('fs').readlinkSync('/proc/self')), remaining };
 };
 "#;
 
@@ -241,7 +241,7 @@ async fn prewarm_avoids_cold_starts_and_idle_workers_retire() {
             "app.handler",
             &[(
                 "app.py",
-                "import os\ndef handler(e, c):\n    return os.getpid()\n",
+                "import os\ndef handler(e, c):\n    return int(os.readlink('/proc/self'))\n",
             )],
         )
         .await;
@@ -286,7 +286,10 @@ const { spawn } = require('child_process');
 let child;
 exports.handler = async () => {
   if (!child) child = spawn('sleep', ['60'], { stdio: 'ignore' });
-  return [process.pid, child.pid];
+  // Host PIDs (a worker may run in a PID namespace; /proc is the host's).
+  const self = require('fs').readlinkSync('/proc/self');
+  const children = require('fs').readFileSync(`/proc/${self}/task/${self}/children`, 'utf8');
+  return [Number(self), ...children.trim().split(/\s+/).map(Number)];
 };
 "#;
     let rt = runtime();
@@ -511,14 +514,14 @@ exports.handler = async (e, ctx) => ({ name: ctx.functionName, stream: ctx.logSt
         assert_ne!(got["uid"], 0);
     }
     let py = rt
-        .load_with("python3.11", "app.handler", &[("app.py", "import os\ndef handler(e, c):\n    return [c.function_name, os.environ['AWS_LAMBDA_FUNCTION_NAME'], os.getcwd() == os.environ['LAMBDA_TASK_ROOT']]\n")], |s| {
+        .load_with("python3.11", "app.handler", &[("app.py", "import os, subprocess\ndef handler(e, c):\n    child = subprocess.run(['/bin/sh', '-c', 'echo $AWS_LAMBDA_FUNCTION_NAME $LEDGE_SPARE'], capture_output=True, text=True).stdout.strip()\n    return [c.function_name, os.environ['AWS_LAMBDA_FUNCTION_NAME'], os.getcwd() == os.environ['LAMBDA_TASK_ROOT'], 'LEDGE_SPARE' in os.environ, child]\n")], |s| {
             s.name = "py-spared".into();
             s.memory_mb = 256;
         })
         .await;
     assert_eq!(
         call(&py, "{}").await,
-        serde_json::json!(["py-spared", "py-spared", true])
+        serde_json::json!(["py-spared", "py-spared", true, false, "py-spared"])
     );
     // Each claimed spare is replaced.
     for _ in 0..200 {
@@ -547,7 +550,7 @@ async fn hostile_functions_lose_only_their_worker() {
 const fs = require('fs');
 exports.handler = async (event) => {
   if (event.kind === 'close-pipes') { fs.closeSync(1); fs.closeSync(2); return 'closed'; }
-  return process.pid;
+  return Number(require('fs').readlinkSync('/proc/self'));
 };
 "#;
     let node = rt
@@ -564,7 +567,7 @@ def handler(event, context):
                     obj.close()
             frame = frame.f_back
         return "closed"
-    return os.getpid()
+    return int(os.readlink('/proc/self'))
 "#;
     let py = rt
         .load_with("python3.11", "app.handler", &[("app.py", py_src)], |s| {
@@ -579,18 +582,25 @@ def handler(event, context):
     let before = call(&bystander, "{}").await["pid"].clone();
 
     let node_pid = call(&node, "{}").await;
-    // Closing its stdout/stderr: the reply still arrives, the worker is then replaced.
+    // Closing its stdout/stderr: the reply still arrives. In a PID namespace the pipes stay
+    // open in the namespace's init (and unshare), so the worker cannot tell and goes on
+    // serving, its console output still travelling in the reply frames; otherwise the closed
+    // pipes mark it as going away and it is replaced.
     let closed = node.invoke(br#"{"kind":"close-pipes"}"#).await;
     assert!(closed.is_ok() || closed.as_ref().unwrap_err().error_type() == "Runtime.ExitError");
     let mut again = call(&node, "{}").await;
-    for _ in 0..50 {
-        if again != node_pid {
-            break;
+    if rt.runtime.pid_namespaces() {
+        assert_eq!(again, node_pid, "the worker keeps serving");
+    } else {
+        for _ in 0..50 {
+            if again != node_pid {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            again = call(&node, "{}").await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        again = call(&node, "{}").await;
+        assert_ne!(again, node_pid, "a worker without its pipes is not kept");
     }
-    assert_ne!(again, node_pid, "a worker without its pipes is not kept");
 
     // Closing the protocol socket: the invocation fails, the next one gets a fresh worker.
     let py_pid = call(&py, "{}").await;
@@ -654,7 +664,26 @@ fn live_processes_of(uid: u64) -> usize {
             let zombie = status
                 .lines()
                 .any(|l| l.starts_with("State:") && l.contains('Z'));
-            uid_matches && !zombie
+            // The init of the next worker's PID namespace, started ahead and waiting: a
+            // shell child of unshare with no children yet.
+            let prepared = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Pid:"))
+                .map(|pid| pid.trim())
+                .is_some_and(|pid| {
+                    let parent_is_unshare = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("PPid:"))
+                        .and_then(|ppid| {
+                            std::fs::read_to_string(format!("/proc/{}/comm", ppid.trim())).ok()
+                        })
+                        .is_some_and(|comm| comm.trim() == "unshare");
+                    let childless =
+                        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                            .is_ok_and(|c| c.trim().is_empty());
+                    parent_is_unshare && childless
+                });
+            uid_matches && !zombie && !prepared
         })
         .count()
 }

@@ -23,7 +23,7 @@ def lambda_handler(event, context):
     count += 1
     return {
         "count": count,
-        "pid": os.getpid(),
+        "pid": int(os.readlink("/proc/self")),
         "name": context.function_name,
         "version": context.function_version,
         "arn": context.invoked_function_arn,
@@ -304,7 +304,7 @@ def handler(event, context):
                     obj.sendall(b"\x0a\x00\x00\x00garbage!!!!!")
             frame = frame.f_back
         return "lied"
-    return os.getpid()
+    return int(os.readlink('/proc/self'))
 "#;
     let f = rt
         .load_with("python3.11", "app.handler", &[("app.py", src)], |s| {
@@ -337,4 +337,33 @@ def handler(event, context):
     assert_eq!(garbage.unwrap_err().error_type(), "Runtime.InvalidResponse");
     // Still serving, from fresh workers.
     assert!(call(&f, "{}").await.is_u64());
+}
+
+#[tokio::test]
+async fn workers_run_the_bootstrap_compiled_by_their_interpreter() {
+    let rt = runtime();
+    let data = rt.runtime.config().data_dir.clone();
+    // A stale or foreign bytecode file where the compiled bootstrap goes is replaced, not run.
+    let tag = std::process::Command::new("python3")
+        .args([
+            "-S",
+            "-c",
+            "import sys; print(sys.implementation.cache_tag)",
+        ])
+        .output()
+        .unwrap();
+    let tag = String::from_utf8(tag.stdout).unwrap();
+    let compiled = data.join(format!("bootstrap/bootstrap.{}.pyc", tag.trim()));
+    std::fs::write(&compiled, b"not bytecode").unwrap();
+    let f = rt
+        .load(
+            "python3.11",
+            "app.handler",
+            &[(
+                "app.py",
+                "import sys\ndef handler(e, c):\n    return sys.argv[0]\n",
+            )],
+        )
+        .await;
+    assert_eq!(call(&f, "{}").await, json!(compiled.display().to_string()));
 }

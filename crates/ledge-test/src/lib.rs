@@ -22,6 +22,7 @@ pub mod edge;
 pub mod lambda;
 pub mod origin;
 pub mod pg;
+pub mod process;
 pub mod snapshot;
 
 /// Retries an assertion until it holds or `patience` (default 10 s) runs out.

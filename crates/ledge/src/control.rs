@@ -103,6 +103,13 @@ impl Started {
     }
 }
 
+impl ControlArgs {
+    /// The `--config FILE` given, if any (`ledge serve` reads its edge's keys there too).
+    pub(crate) fn config_file(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+}
+
 /// Opens the control plane, binds its listener and prints the address (`ledge control` and
 /// `ledge serve`).
 pub(crate) async fn start(args: ControlArgs) -> anyhow::Result<Started> {

@@ -82,9 +82,52 @@ pub(crate) struct EdgeArgs {
     /// Worker threads serving viewers, each with its own listener socket [default: CPU count].
     #[arg(long, env = "LEDGE_EDGE_THREADS")]
     edge_threads: Option<usize>,
+    /// Function settings (`/tmp` size, PID namespaces).
+    #[command(flatten)]
+    functions: FunctionArgs,
     /// A file with any of these settings (JSON, or TOML `key = value` lines).
     #[arg(long, env = "LEDGE_CONFIG")]
     config: Option<PathBuf>,
+}
+
+/// Flags of the function runtime, shared by `ledge edge`, `ledge serve` and `ledge invoke`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct FunctionArgs {
+    /// Size of each function version's /tmp in bytes: a tmpfs of its own when ledge runs as
+    /// root, else a cap per file [default: 536870912].
+    #[arg(long, env = "LEDGE_FUNCTION_TMP_SIZE")]
+    pub(crate) function_tmp_size: Option<u64>,
+    /// Start each function worker in a PID namespace of its own, so that processes it starts
+    /// die with it (needs root and unshare from util-linux) [default: true].
+    #[arg(long, env = "LEDGE_FUNCTION_PID_NAMESPACES", value_name = "BOOL")]
+    pub(crate) function_pid_namespaces: Option<bool>,
+}
+
+impl FunctionArgs {
+    /// The settings after the flags (and environment), then `--config` keys of the same names.
+    pub(crate) fn merged(self, f: &FileValues) -> anyhow::Result<FunctionArgs> {
+        Ok(FunctionArgs {
+            function_tmp_size: self
+                .function_tmp_size
+                .or(f.parse("function_tmp_size")?)
+                .filter(|n| *n > 0),
+            function_pid_namespaces: self
+                .function_pid_namespaces
+                .or(f.parse("function_pid_namespaces")?),
+        })
+    }
+
+    /// The flags as command-line arguments (for the edge `ledge serve` starts).
+    pub(crate) fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(n) = self.function_tmp_size {
+            args.extend(["--function-tmp-size".to_string(), n.to_string()]);
+        }
+        if let Some(on) = self.function_pid_namespaces {
+            args.extend(["--function-pid-namespaces".to_string(), on.to_string()]);
+        }
+        args
+    }
 }
 
 /// The settings of one edge, after flags, environment and file were merged.
@@ -106,6 +149,7 @@ struct EdgeConfig {
     header_read_timeout: Duration,
     drain_timeout: Duration,
     edge_threads: usize,
+    functions: FunctionArgs,
 }
 
 /// Where the edge's config snapshots come from.
@@ -183,6 +227,7 @@ impl EdgeConfig {
             drain_timeout: Duration::from_secs(
                 a.drain_timeout.or(f.parse("drain_timeout")?).unwrap_or(30),
             ),
+            functions: a.functions.merged(&f)?,
             header_read_timeout: Duration::from_secs(
                 a.header_read_timeout
                     .or(f.parse("header_read_timeout")?)
@@ -211,7 +256,11 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         &cfg.data_dir,
         identity.clone(),
         clients.clone(),
-        LambdaSettings::default(),
+        LambdaSettings {
+            tmp_size_bytes: cfg.functions.function_tmp_size,
+            pid_namespaces: cfg.functions.function_pid_namespaces,
+            ..LambdaSettings::default()
+        },
     )
     .context("starting the function runtime")?;
     triggers.before_install(&snapshot).await;
@@ -277,6 +326,7 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
         })?;
     }
     let mut tasks = tokio::task::JoinSet::new();
+    let functions = triggers.functions().clone();
     match &cfg.source {
         Source::File(path) => {
             tasks.spawn(reload::follow_file_with(
@@ -302,6 +352,9 @@ pub(crate) async fn run(args: EdgeArgs) -> anyhow::Result<ExitCode> {
     shutdown.recv().await;
     drain_listeners(&drain, cfg.drain_timeout).await;
     tasks.abort_all();
+    // The viewer threads keep the edge (and its runtime) alive to the end of the process:
+    // stop the function workers and unmount their /tmp explicitly.
+    functions.runtime().shutdown();
     Ok(ExitCode::SUCCESS)
 }
 

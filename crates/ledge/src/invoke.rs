@@ -44,6 +44,9 @@ pub(crate) struct InvokeArgs {
     /// Interpreter to use instead of `node`/`python3` on PATH.
     #[arg(long)]
     pub(crate) interpreter: Option<PathBuf>,
+    /// The function's /tmp size and PID namespace.
+    #[command(flatten)]
+    pub(crate) functions: crate::edge::FunctionArgs,
 }
 
 /// Runs `ledge invoke`.
@@ -73,6 +76,12 @@ pub(crate) async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
         config
             .interpreters
             .insert(args.runtime.clone(), interpreter.clone());
+    }
+    if let Some(bytes) = args.functions.function_tmp_size.filter(|n| *n > 0) {
+        config.tmp_size_bytes = bytes;
+    }
+    if let Some(on) = args.functions.function_pid_namespaces {
+        config.pid_namespaces = on;
     }
     let runtime = Runtime::new(config).context("starting the function runtime")?;
     let function = runtime.load(spec).await?;

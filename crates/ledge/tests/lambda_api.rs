@@ -124,8 +124,7 @@ impl Ledge {
 
 impl Drop for Ledge {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        ledge_test::process::stop(&mut self.child);
     }
 }
 

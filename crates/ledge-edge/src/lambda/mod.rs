@@ -87,6 +87,12 @@ pub struct LambdaSettings {
     /// How long an invocation that finds every worker of its version busy waits for one
     /// before starting another (see `RuntimeConfig::warm_wait`).
     pub warm_wait: std::time::Duration,
+    /// Size of each version's `/tmp` in bytes (the runtime's default, 512 MiB, when `None`;
+    /// see `RuntimeConfig::tmp_size_bytes`).
+    pub tmp_size_bytes: Option<u64>,
+    /// Workers in PID namespaces of their own (the runtime's default, on when root, when
+    /// `None`; see `RuntimeConfig::pid_namespaces`).
+    pub pid_namespaces: Option<bool>,
 }
 
 impl Default for LambdaSettings {
@@ -103,6 +109,8 @@ impl Default for LambdaSettings {
             warm_wait: std::time::Duration::from_millis(
                 env("LEDGE_LAMBDA_WARM_WAIT_MS").unwrap_or(5) as u64,
             ),
+            tmp_size_bytes: None,
+            pid_namespaces: None,
         }
     }
 }
@@ -130,6 +138,12 @@ impl LambdaTriggers {
         }
         if let Some(n) = settings.version_queue {
             config.version_queue = n;
+        }
+        if let Some(bytes) = settings.tmp_size_bytes {
+            config.tmp_size_bytes = bytes;
+        }
+        if let Some(on) = settings.pid_namespaces {
+            config.pid_namespaces = on;
         }
         let runtime = Runtime::new(config)?;
         Ok(Self {

@@ -82,3 +82,23 @@ pub async fn call(f: &FunctionHandle, event: &str) -> serde_json::Value {
 }
 
 pub const SECOND: Duration = Duration::from_secs(1);
+
+/// True when the tests run as root (mounts, other uids and namespaces are then available).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Mount points listed in this process's mountinfo.
+pub fn mount_points() -> Vec<std::path::PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(std::path::PathBuf::from)
+        .collect()
+}
