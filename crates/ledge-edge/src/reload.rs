@@ -88,6 +88,10 @@ pub async fn follow_file_with<T: Triggers, H: SnapshotHook>(
     hook: H,
 ) {
     let mut seen = look(&path).unwrap_or_default();
+    if read_snapshot(&path).is_ok_and(|s| s.version > edge.store().version()) {
+        // The file changed between the first load and this look: the first tick reloads it.
+        seen = Seen::default();
+    }
     let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {

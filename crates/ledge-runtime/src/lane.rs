@@ -387,13 +387,14 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
                 let mut lines = split_lines(&reply.logs);
                 worker.drain_raw(&mut lines);
                 *lane.last_used.lock().unwrap_or_else(PoisonError::into_inner) = now;
+                // Idle again before the caller hears back, so that it sees the worker idle.
+                lane.release();
                 let _ = front.done.send(Finished {
                     result: Ok(reply),
                     lines,
                     duration,
                     log_stream: worker.log_stream.clone(),
                 });
-                lane.release();
                 if !reusable || !worker.is_alive() {
                     return;
                 }

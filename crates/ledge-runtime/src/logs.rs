@@ -119,16 +119,16 @@ impl FileSink {
     /// Appends the batches, grouped into one write per log group (order kept within a group).
     fn append(&self, batches: &[&LogBatch]) -> io::Result<()> {
         let mut groups: HashMap<&str, Vec<u8>> = HashMap::new();
+        let mut clock = Iso8601::default();
         for batch in batches {
             let buf = groups.entry(&batch.log_group).or_default();
             for line in &batch.lines {
-                writeln!(
-                    buf,
-                    "{}\t{}\t{}",
-                    iso8601(line.timestamp),
-                    batch.log_stream,
-                    line.message
-                )?;
+                clock.write(buf, line.timestamp);
+                buf.push(b'\t');
+                buf.extend_from_slice(batch.log_stream.as_bytes());
+                buf.push(b'\t');
+                buf.extend_from_slice(line.message.as_bytes());
+                buf.push(b'\n');
             }
         }
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -217,12 +217,20 @@ impl LogDispatcher {
 
 /// `START RequestId: <id> Version: <version>`
 pub(crate) fn start_line(request_id: &str, version: &str) -> String {
-    format!("START RequestId: {request_id} Version: {version}")
+    let mut line = String::with_capacity(36 + request_id.len() + version.len());
+    line.push_str("START RequestId: ");
+    line.push_str(request_id);
+    line.push_str(" Version: ");
+    line.push_str(version);
+    line
 }
 
 /// `END RequestId: <id>`
 pub(crate) fn end_line(request_id: &str) -> String {
-    format!("END RequestId: {request_id}")
+    let mut line = String::with_capacity(16 + request_id.len());
+    line.push_str("END RequestId: ");
+    line.push_str(request_id);
+    line
 }
 
 /// Lambda's REPORT line, tab separated, with a trailing tab.
@@ -271,6 +279,34 @@ pub fn iso8601(t: SystemTime) -> String {
     )
 }
 
+/// Writes [`iso8601`] timestamps, formatting the date and time of day once per second.
+#[derive(Default)]
+struct Iso8601 {
+    second: Option<u64>,
+    prefix: String,
+}
+
+impl Iso8601 {
+    fn write(&mut self, buf: &mut Vec<u8>, t: SystemTime) {
+        let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since.as_secs();
+        if self.second != Some(secs) {
+            let full = iso8601(t);
+            self.prefix = full[..full.len() - 5].to_string(); // up to `:SS`, without `.mmmZ`
+            self.second = Some(secs);
+        }
+        buf.extend_from_slice(self.prefix.as_bytes());
+        let ms = since.subsec_millis();
+        buf.extend_from_slice(&[
+            b'.',
+            b'0' + (ms / 100) as u8,
+            b'0' + (ms / 10 % 10) as u8,
+            b'0' + (ms % 10) as u8,
+            b'Z',
+        ]);
+    }
+}
+
 /// A new log stream name, `YYYY/MM/DD/[<version>]<32 hex>`.
 pub(crate) fn log_stream_name(version: &str) -> String {
     let days = SystemTime::now()
@@ -302,6 +338,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_written_in_rounds_match_iso8601() {
+        let mut clock = Iso8601::default();
+        let mut buf = Vec::new();
+        for ms in [0u64, 7, 999, 1_000, 61_042, 86_400_000] {
+            let t = UNIX_EPOCH + Duration::from_millis(1_741_083_300_000 + ms);
+            buf.clear();
+            clock.write(&mut buf, t);
+            assert_eq!(String::from_utf8_lossy(&buf), iso8601(t));
+        }
+    }
 
     #[test]
     fn timestamps_are_iso8601_utc_with_millis() {
