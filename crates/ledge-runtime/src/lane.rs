@@ -403,7 +403,11 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
                 fail_front(&mut worker, &mut written, &lane, front_started, None).await;
                 return;
             }
-            () = lane.wake.notified() => {}
+            () = lane.wake.notified() => {
+                // The worker is busy: let the other requests ready on this thread queue up too,
+                // so that they go to the worker in one write.
+                tokio::task::yield_now().await;
+            }
         }
     }
 }
