@@ -5,6 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use ledge_test::process::{alive, workers_under};
 use serde_json::Value;
 
 /// Writes two files of `size` bytes into TMPDIR, first each alone, then together.
@@ -172,10 +173,6 @@ async fn gone(pid: u64) -> bool {
     false
 }
 
-fn alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
 #[tokio::test]
 async fn a_process_that_left_the_session_dies_with_its_timed_out_worker() {
     if !is_root() {
@@ -232,24 +229,6 @@ async fn a_process_that_left_the_session_dies_with_a_retired_worker_and_with_the
     assert!(gone(kept).await, "process {kept} outlived the runtime");
 }
 
-/// Processes (not zombies) whose environment names a socket under `sock_dir`: a runtime's
-/// workers and prepared launches, with their unshare and init.
-fn processes_of(sock_dir: &Path) -> Vec<u64> {
-    let needle = format!("LEDGE_SOCKET={}", sock_dir.display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
-        .filter(|pid| alive(*pid))
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0)
-                    .any(|var| var.starts_with(needle.as_bytes()))
-            })
-        })
-        .collect()
-}
-
 fn children_of(pid: u64) -> Vec<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .unwrap_or_default()
@@ -276,7 +255,7 @@ async fn a_cold_start_takes_the_namespace_prepared_ahead_and_nothing_outlives_th
     // started after it, the next worker's namespace (unshare, init waiting for its go).
     let mut procs = Vec::new();
     for _ in 0..200 {
-        procs = processes_of(&sock_dir);
+        procs = workers_under(&sock_dir);
         if procs.len() == 5 {
             break;
         }
@@ -309,13 +288,13 @@ async fn a_cold_start_takes_the_namespace_prepared_ahead_and_nothing_outlives_th
 
     drop(rt);
     for _ in 0..150 {
-        if processes_of(&sock_dir).is_empty() {
+        if workers_under(&sock_dir).is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(
-        processes_of(&sock_dir),
+        workers_under(&sock_dir),
         Vec::<u64>::new(),
         "outlived the runtime"
     );

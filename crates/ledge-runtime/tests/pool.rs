@@ -99,10 +99,10 @@ exports.handler = async (event, context) => {
 };
 "#;
 
-#[tokio::test]
-async fn queued_invocations_start_their_clocks_when_the_worker_takes_them() {
-    // Four 300 ms invocations queued on one worker with a 1 s timeout: together they take
-    // longer than the timeout, but each one's clock starts when the worker takes it.
+/// A version of [`TIMED`] with a 1 s timeout, one worker prewarmed, invocations waiting up to
+/// 5 s for it.
+async fn one_patient_worker_with_a_1s_timeout() -> (TestRuntime, Arc<ledge_runtime::FunctionHandle>)
+{
     let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
     let f = rt
         .load_with("nodejs20.x", "index.handler", &[("index.js", TIMED)], |s| {
@@ -110,6 +110,14 @@ async fn queued_invocations_start_their_clocks_when_the_worker_takes_them() {
         })
         .await;
     f.prewarm(1).await.unwrap();
+    (rt, f)
+}
+
+#[tokio::test]
+async fn queued_invocations_start_their_clocks_when_the_worker_takes_them() {
+    // Four 300 ms invocations queued on one worker with a 1 s timeout: together they take
+    // longer than the timeout, but each one's clock starts when the worker takes it.
+    let (_rt, f) = one_patient_worker_with_a_1s_timeout().await;
     call(&f, r#"{"ms":300}"#).await; // the version's pace is known: requests go ahead
     let ev = br#"{"ms":300}"#;
     let started = std::time::Instant::now();
@@ -128,13 +136,7 @@ async fn queued_invocations_start_their_clocks_when_the_worker_takes_them() {
 
 #[tokio::test]
 async fn invocations_queued_behind_a_timed_out_one_run_elsewhere() {
-    let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
-    let f = rt
-        .load_with("nodejs20.x", "index.handler", &[("index.js", TIMED)], |s| {
-            s.timeout = Duration::from_secs(1)
-        })
-        .await;
-    f.prewarm(1).await.unwrap();
+    let (_rt, f) = one_patient_worker_with_a_1s_timeout().await;
     let first = call(&f, "{}").await;
     let quick = || async {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -8,6 +8,7 @@ use ledge_test::client;
 use ledge_test::edge::Edge;
 use ledge_test::lambda::{self, Function};
 use ledge_test::origin::{Origin, Route};
+use ledge_test::process::{alive, workers_under};
 use ledge_test::snapshot;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ledge");
@@ -34,27 +35,6 @@ fn is_root() -> bool {
         s.lines()
             .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
     })
-}
-
-fn alive(pid: u64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
-/// Live processes whose environment names a worker socket under `sock_dir`.
-fn workers_under(sock_dir: &Path) -> Vec<u64> {
-    let needle = format!("LEDGE_SOCKET={}", sock_dir.display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
-        .filter(|pid| alive(*pid))
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|b| *b == 0)
-                    .any(|var| var.starts_with(needle.as_bytes()))
-            })
-        })
-        .collect()
 }
 
 fn mounts_under(dir: &Path) -> Vec<String> {
