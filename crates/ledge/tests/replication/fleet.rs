@@ -101,8 +101,10 @@ impl Proc {
 }
 
 impl Drop for Proc {
+    /// SIGTERM, as an operator stops ledge (the crash stages call [`Proc::kill`] themselves): a
+    /// killed edge would leave its functions' `/tmp` mounts behind the test's directory.
     fn drop(&mut self) {
-        self.kill();
+        ledge_test::process::stop(&mut self.child);
     }
 }
 
