@@ -333,9 +333,15 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
             let sent =
                 tokio::time::timeout_at(front_started + info.timeout, worker.send(&out)).await;
             out.clear();
-            if !matches!(sent, Ok(Ok(()))) {
-                // Nothing can be answered on a socket that takes no requests.
-                fail_front(&mut worker, &mut written, &lane, front_started, None).await;
+            let broken = match sent {
+                Ok(Ok(())) => None,
+                // The worker closed its end: it went away (its exit status tells how).
+                Ok(Err(_)) => Some(Some(ReadError::Closed)),
+                // It stopped reading for longer than the invocation may take.
+                Err(_) => Some(None),
+            };
+            if let Some(read) = broken {
+                fail_front(&mut worker, &mut written, &lane, front_started, read).await;
                 return;
             }
         }
