@@ -14,7 +14,7 @@
 //! An edge sets `warm_wait`: an invocation that finds every worker of its version busy waits
 //! that long in a busy worker's queue before it withdraws and pays a cold start, so a burst of
 //! short invocations is served by a few warm workers instead of one new worker per concurrent
-//! request (and, with requests written ahead, with a fraction of the wake-ups).
+//! request (and, with requests written ahead, with fewer wake-ups of the worker).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

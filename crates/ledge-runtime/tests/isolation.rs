@@ -5,7 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use ledge_test::process::{alive, workers_under};
+use ledge_test::process::{alive, wait_gone, workers_under};
 use serde_json::Value;
 
 /// Writes two files of `size` bytes into TMPDIR, first each alone, then together.
@@ -159,20 +159,6 @@ def handler(event, context):
     raise RuntimeError("the escapee did not start")
 "#;
 
-/// True once `pid` is gone (or a zombie waiting for its reaper).
-async fn gone(pid: u64) -> bool {
-    for _ in 0..150 {
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
-            .unwrap_or(false);
-        if !alive {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    false
-}
-
 #[tokio::test]
 async fn a_process_that_left_the_session_dies_with_its_timed_out_worker() {
     if !is_root() {
@@ -196,7 +182,7 @@ async fn a_process_that_left_the_session_dies_with_its_timed_out_worker() {
     let err = f.invoke(br#"{"hang": true}"#).await.unwrap_err();
     assert_eq!(err.error_type(), "Sandbox.Timedout");
     assert!(
-        gone(escapee).await,
+        wait_gone(escapee).await,
         "process {escapee} outlived its timed-out worker"
     );
 }
@@ -214,7 +200,7 @@ async fn a_process_that_left_the_session_dies_with_a_retired_worker_and_with_the
     assert!(alive(retired));
     // The idle worker is retired after 200 ms, and what it started with it.
     assert!(
-        gone(retired).await,
+        wait_gone(retired).await,
         "process {retired} outlived its retired worker"
     );
 
@@ -226,7 +212,7 @@ async fn a_process_that_left_the_session_dies_with_a_retired_worker_and_with_the
     let kept = call(&f, "{}").await.as_u64().unwrap();
     assert!(alive(kept));
     drop(rt);
-    assert!(gone(kept).await, "process {kept} outlived the runtime");
+    assert!(wait_gone(kept).await, "process {kept} outlived the runtime");
 }
 
 fn children_of(pid: u64) -> Vec<u64> {

@@ -94,6 +94,7 @@ const TIMED: &str = r#"
 exports.handler = async (event, context) => {
   const remaining = context.getRemainingTimeInMillis();
   if (event.forever) await new Promise(() => {});
+  if (event.spin) for (const end = Date.now() + event.spin; Date.now() < end; );
   await new Promise((r) => setTimeout(r, event.ms || 0));
   return { pid: Number(require('fs').readlinkSync('/proc/self')), remaining };
 };
@@ -103,9 +104,25 @@ exports.handler = async (event, context) => {
 /// 5 s for it.
 async fn one_patient_worker_with_a_1s_timeout() -> (TestRuntime, Arc<ledge_runtime::FunctionHandle>)
 {
+    patient_worker("nodejs20.x", "index.handler", "index.js", TIMED).await
+}
+
+const TIMED_PY: &str = r#"
+import time
+def handler(event, context):
+    time.sleep((event.get("spin", 0) + event.get("ms", 0)) / 1000)
+    return {"remaining": context.get_remaining_time_in_millis()}
+"#;
+
+async fn patient_worker(
+    runtime: &str,
+    handler: &str,
+    file: &str,
+    src: &str,
+) -> (TestRuntime, Arc<ledge_runtime::FunctionHandle>) {
     let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
     let f = rt
-        .load_with("nodejs20.x", "index.handler", &[("index.js", TIMED)], |s| {
+        .load_with(runtime, handler, &[(file, src)], |s| {
             s.timeout = Duration::from_secs(1)
         })
         .await;
@@ -132,6 +149,44 @@ async fn queued_invocations_start_their_clocks_when_the_worker_takes_them() {
         assert!(out["remaining"].as_u64().unwrap() > 900, "{outs:?}");
     }
     assert_eq!(f.cold_starts(), 0);
+}
+
+/// A quick invocation with a long one written behind it: the quick one's answer must not wait
+/// for the long one (its clock would run on, and the long one's would start late).
+async fn an_answer_is_not_held_behind_the_next_invocation(
+    runtime: &str,
+    handler: &str,
+    file: &str,
+    src: &str,
+) {
+    let (_rt, f) = patient_worker(runtime, handler, file, src).await;
+    call(&f, "{}").await; // the version's pace is known: the long one goes ahead
+                          // Queued together (the quick one first), so that they reach the worker in one write.
+    let (quick, long) = tokio::join!(f.invoke(br#"{"ms":100}"#), f.invoke(br#"{"spin":1500}"#));
+    assert!(quick.is_ok(), "{quick:?}");
+    assert!(matches!(long, Err(InvokeError::Timeout { .. })), "{long:?}");
+}
+
+#[tokio::test]
+async fn node_answers_are_not_held_behind_the_next_invocation() {
+    an_answer_is_not_held_behind_the_next_invocation(
+        "nodejs20.x",
+        "index.handler",
+        "index.js",
+        TIMED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn python_answers_are_not_held_behind_the_next_invocation() {
+    an_answer_is_not_held_behind_the_next_invocation(
+        "python3.12",
+        "app.handler",
+        "app.py",
+        TIMED_PY,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -262,23 +317,13 @@ async fn prewarm_avoids_cold_starts_and_idle_workers_retire() {
         waited += Duration::from_millis(50);
     }
     assert_eq!(f.idle_workers(), 0);
-    assert!(wait_gone(pid).await, "retired worker {pid} still running");
+    assert!(
+        ledge_test::process::wait_gone(pid as u64).await,
+        "retired worker {pid} still running"
+    );
     // The next invocation is a cold start again.
     let out = f.invoke(b"{}").await.unwrap();
     assert!(out.init_duration.is_some());
-}
-
-async fn wait_gone(pid: i32) -> bool {
-    for _ in 0..100 {
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
-            .unwrap_or(false);
-        if !alive {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 #[tokio::test]
@@ -301,7 +346,10 @@ exports.handler = async () => {
     let pids: Vec<i32> = serde_json::from_value(call(&f, "{}").await).unwrap();
     drop(rt);
     for pid in pids {
-        assert!(wait_gone(pid).await, "process {pid} outlived the runtime");
+        assert!(
+            ledge_test::process::wait_gone(pid as u64).await,
+            "process {pid} outlived the runtime"
+        );
     }
 }
 

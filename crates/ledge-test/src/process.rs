@@ -31,6 +31,18 @@ pub fn alive(pid: u64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
+/// Waits up to 3 s for `pid` to end; true once it has (a zombie counts as ended).
+pub async fn wait_gone(pid: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while alive(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
 /// Live processes whose environment names a worker socket under `sock_dir`: a ledge runtime's
 /// function workers and the launchers prepared for them.
 pub fn workers_under(sock_dir: &Path) -> Vec<u64> {

@@ -169,27 +169,9 @@ function send(kind, body, done) {
   frame.writeUInt32LE(logs.length, 9);
   logs.copy(frame, 13);
   payload.copy(frame, 13 + logs.length);
-  outbox.push(frame);
-  if (done) flush(done);
-  else if (!flushing) {
-    flushing = true;
-    setImmediate(flush);
-  }
-}
-
-// Answers that end within one turn of the event loop go out in one write: requests ledge
-// wrote ahead are then answered with one wake-up of ledge rather than one each.
-let outbox = [];
-let flushing = false;
-function flush(done) {
-  flushing = false;
-  const frames = outbox;
-  outbox = [];
-  if (frames.length === 0) {
-    if (typeof done === 'function') done();
-    return;
-  }
-  socket.write(frames.length === 1 ? frames[0] : Buffer.concat(frames), typeof done === 'function' ? done : undefined);
+  // At once, never held for a batch: the next request may already be waiting, and ledge
+  // starts the next invocation's clock when this answer arrives.
+  socket.write(frame, done);
 }
 
 socket.on('data', (chunk) => {

@@ -300,23 +300,16 @@ def main():
     sock.connect(_env["LEDGE_SOCKET"])
     sendall = sock.sendall
 
-    held = []
-
     def send(kind, body):
         logs = _logs.take().encode("utf-8", "replace")
         payload = body.encode("utf-8")
-        held.append(_header(9 + len(logs) + len(payload), kind, _max_rss_kib(), len(logs)) + logs + payload)
-        # An answer waits only while the next request (written ahead by ledge, which does so
-        # only for short invocations) is already here: a batch goes out in one write, waking
-        # ledge once.
-        if kind not in (0x52, 0x45) or len(held) >= 16 or not frame_ready():
-            sendall(b"".join(held))
-            held.clear()
+        # At once, never held for a batch: the next request may already be waiting, and ledge
+        # starts the next invocation's clock when this answer arrives.
+        sendall(
+            _header(9 + len(logs) + len(payload), kind, _max_rss_kib(), len(logs)) + logs + payload
+        )
 
     pending = bytearray()
-
-    def frame_ready():
-        return len(pending) >= 4 and len(pending) >= 4 + int.from_bytes(pending[:4], "little")
 
     recv = sock.recv
     loads = _loads
