@@ -3,7 +3,8 @@
 #
 #   bench/triggers.sh            # needs nginx (origin), wrk, node and python3
 #
-# Scenarios (same 1 KiB object; CONNS keep-alive connections, wrk with 2 threads, DURATION s each):
+# Scenarios (same 1 KiB object; CONNS keep-alive connections, wrk with 2 threads, DURATION s each
+# after WARMUP s (default 2) of the same load that is not measured):
 #   none        CachingOptimized, no function (cache hits)
 #   vreq-node   the same with a no-op viewer-request function in Node.js (returns the request)
 #   vreq-python the same in Python
@@ -14,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
+WARMUP=${WARMUP:-2}
 for tool in nginx wrk node python3; do command -v $tool >/dev/null || { echo "install $tool first" >&2; exit 1; }; done
 
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p ledge
@@ -83,7 +85,10 @@ for _ in $(seq 100); do curl -fs -o /dev/null -H 'Host: none.ledge.localhost' "h
 
 run() { # name → "req/s p50_us p99_us"
   local host="$1.ledge.localhost"
-  curl -fs -o /dev/null -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" # warm (fills the cache)
+  curl -fs -o /dev/null -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" # fills the cache
+  # Warm-up at the same concurrency, not measured: the targets are about warm functions, and
+  # a version's workers (one per edge thread) start on the first requests that need them.
+  wrk -t2 -c"$CONNS" -d"${WARMUP}s" -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" > /dev/null
   wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" > "$work/wrk.$1"
   python3 - "$work/wrk.$1" <<'PY'
 import re, sys

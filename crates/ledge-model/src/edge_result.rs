@@ -103,22 +103,6 @@ pub fn read_only_headers(event: EventType) -> &'static [&'static str] {
     }
 }
 
-/// The `key` CloudFront fills in for a header a function added without one:
-/// `x-my-header` → `X-My-Header`.
-pub fn canonical_header_key(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        if upper {
-            out.extend(c.to_uppercase());
-        } else {
-            out.extend(c.to_lowercase());
-        }
-        upper = c == '-';
-    }
-    out
-}
-
 /// Validates `result`, what the function at `event` returned, against `input`: the
 /// `cf.request` (request triggers) or `cf.response` (response triggers) it was given.
 pub fn validate(
@@ -507,7 +491,10 @@ fn normalize_headers(headers: Option<&mut Value>) -> Result<&Map<String, Value>,
             }
             match entry.get("key") {
                 None | Some(Value::Null) => {
-                    entry.insert("key".into(), Value::String(canonical_header_key(name)));
+                    entry.insert(
+                        "key".into(),
+                        Value::String(crate::event::canonical_key(name)),
+                    );
                 }
                 Some(Value::String(k)) if k.eq_ignore_ascii_case(name) => {}
                 Some(_) => {

@@ -373,18 +373,17 @@ impl<'de> Deserialize<'de> for EntryList {
 
 /// CloudFront's capitalisation for a header key it fills in: `x-my-header` → `X-My-Header`.
 pub fn canonical_key(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            match chars.next() {
-                Some(first) => {
-                    first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
-                }
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("-")
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        if upper {
+            out.push(c.to_ascii_uppercase());
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+        upper = c == '-';
+    }
+    out
 }
 
 /// A CloudFront request id from 40 random bytes: URL-safe base64 with padding, 56 characters.

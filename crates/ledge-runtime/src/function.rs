@@ -391,17 +391,17 @@ impl FunctionHandle {
         self.invoke_valid(event, invocation).await
     }
 
-    /// Invokes the function with an event serialised from `event` (valid JSON by
-    /// construction, so not parsed again), returning the outcome with its logs.
-    pub async fn invoke_serialize<T: serde::Serialize>(&self, event: &T) -> Invocation {
-        let mut invocation = Invocation::new(self.no_logs.clone());
-        match serde_json::to_vec(event) {
-            Ok(bytes) => self.invoke_valid(&bytes, invocation).await,
-            Err(e) => {
-                invocation.result = Err(InvokeError::InvalidEvent(e.to_string()));
-                invocation
-            }
-        }
+    /// Invokes the function with an event the caller wrote as JSON itself (so it is not
+    /// parsed again here), returning the outcome with its logs.
+    pub async fn invoke_trusted(&self, event: &[u8]) -> Invocation {
+        self.invoke_valid(event, Invocation::new(self.no_logs.clone()))
+            .await
+    }
+
+    /// The language of the version's runtime (and so the layout of the JSON its worker
+    /// writes, see [`crate::JsonStyle`]).
+    pub fn language(&self) -> crate::Language {
+        self.info.language
     }
 
     async fn invoke_valid(&self, event: &[u8], mut invocation: Invocation) -> Invocation {

@@ -6,10 +6,11 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
-use ledge_model::edge_result::is_disallowed_header;
+use ledge_model::edge_result::{is_disallowed_header, ValidResult};
 use ledge_model::event::{self as ev, canonical_key};
 use serde_json::{Map, Value};
 
+use super::Outcome;
 use crate::body::EdgeBody;
 use crate::error::{EdgeError, ErrorKind};
 
@@ -209,6 +210,53 @@ pub(crate) fn generated_response(
     }
     set_reason(&mut resp, obj);
     Ok(resp)
+}
+
+/// Applies what a response trigger's function gave back (see [`apply_response`]).
+pub(crate) fn apply_outcome(
+    resp: Response<EdgeBody>,
+    outcome: &Outcome,
+    keep: &[HeaderName],
+) -> Result<Response<EdgeBody>, EdgeError> {
+    match outcome {
+        Outcome::Changed(
+            ValidResult::Response(obj) | ValidResult::Request(obj) | ValidResult::Generated(obj),
+        ) => apply_response(resp, obj, keep),
+        Outcome::Unchanged => Ok(without_hidden(resp, keep)),
+    }
+}
+
+/// The response as a function that returned its record unchanged leaves it: without the
+/// headers functions never see (§3.4), except those in `keep`, as [`apply_response`] would.
+fn without_hidden(mut resp: Response<EdgeBody>, keep: &[HeaderName]) -> Response<EdgeBody> {
+    let hidden: Vec<HeaderName> = resp
+        .headers()
+        .keys()
+        .filter(|n| is_disallowed_header(n.as_str()) && !keep.contains(n))
+        .cloned()
+        .collect();
+    for name in hidden {
+        resp.headers_mut().remove(name);
+    }
+    resp
+}
+
+/// Whether a result's `headers` hold exactly the record's entries (in any order of names).
+pub(crate) fn same_headers(result: &Value, record: &ev::Headers) -> bool {
+    let Value::Object(map) = result else {
+        return false;
+    };
+    map.len() == record.len()
+        && map.iter().all(|(name, entries)| {
+            let (Some(entries), Some(given)) = (entries.as_array(), record.get(name)) else {
+                return false;
+            };
+            entries.len() == given.len()
+                && entries.iter().zip(given).all(|(e, g)| {
+                    e.get("value").and_then(Value::as_str) == Some(g.value.as_str())
+                        && e.get("key").and_then(Value::as_str) == g.key.as_deref()
+                })
+        })
 }
 
 /// Applies an origin-response or viewer-response result to the response it replaces:

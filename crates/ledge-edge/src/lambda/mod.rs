@@ -21,6 +21,7 @@
 
 mod body;
 mod convert;
+mod event;
 mod fetch;
 pub mod functions;
 
@@ -32,7 +33,7 @@ use std::time::{Instant, SystemTime};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response};
 use ledge_model::edge_result::{self, ValidResult, ORIGIN_BODY_LIMIT, VIEWER_BODY_LIMIT};
-use ledge_model::event::{self as ev, EventInput, EventType};
+use ledge_model::event::{self as ev, EventType};
 use ledge_model::{CacheBehavior, ConfigSnapshot, LambdaFunctionAssociation};
 use ledge_runtime::{FileSink, InvokeError, LogBatch, LogLine, LogSink, Runtime, RuntimeConfig};
 use serde_json::{Map, Value};
@@ -47,6 +48,15 @@ use crate::snapshot::CompiledBehavior;
 use crate::triggers::{Flow, TriggerCtx, Triggers};
 
 pub use functions::{FunctionSet, LoadFailure};
+
+/// What became of a function's result.
+#[derive(Debug)]
+enum Outcome {
+    /// The function handed back the record it was given, unchanged.
+    Unchanged,
+    /// A different result, validated.
+    Changed(ValidResult),
+}
 
 /// Marks a response generated at viewer-request: viewer-response does not run on it.
 #[derive(Debug, Clone, Copy)]
@@ -162,15 +172,16 @@ impl LambdaTriggers {
         &self.inner.functions
     }
 
-    /// One invocation: event → function → validated result (§2, §3, §5).
+    /// One invocation: event → function → validated result (§2, §3, §5). `request` and
+    /// `response` are the records as the function sees them.
     async fn run(
         &self,
         ctx: &TriggerCtx,
         event_type: EventType,
         assoc: &LambdaFunctionAssociation,
-        request: ev::Request,
-        response: Option<ev::Response>,
-    ) -> Result<ValidResult, EdgeError> {
+        request: &ev::Request,
+        response: Option<&ev::Response>,
+    ) -> Result<Outcome, EdgeError> {
         let arn = assoc.lambda_function_arn.as_str();
         let handle = match self.inner.functions.get(arn).await {
             Ok(h) => h,
@@ -180,21 +191,17 @@ impl LambdaTriggers {
                     .explain("function not loaded"));
             }
         };
-        let input = match &response {
-            Some(r) => convert::to_map(r),
-            None => convert::to_map(&request),
-        };
-        let request_id = ctx.request_id.to_str().unwrap_or("").to_string();
-        let event = EventInput {
-            event_type,
+        let request_id = ctx.request_id.to_str().unwrap_or("");
+        let config = ev::EventConfig {
             distribution_domain_name: ctx.distribution.domain_name.to_string(),
             distribution_id: ctx.distribution.id.to_string(),
-            request_id: request_id.clone(),
-            request,
-            response,
-        }
-        .into_event();
-        let invocation = handle.invoke_serialize(&event).await;
+            event_type,
+            request_id: request_id.to_string(),
+        };
+        let style = handle.language().json_style();
+        let event = event::write_event(style, &config, request, response)
+            .map_err(|e| EdgeError::because(ErrorKind::Internal, e).explain("event"))?;
+        let invocation = handle.invoke_trusted(&event.bytes).await;
         let payload = match invocation.result {
             Ok(p) => p,
             Err(e @ InvokeError::ResponseTooLarge { .. }) => {
@@ -202,7 +209,7 @@ impl LambdaTriggers {
                 let reason = format!(
                     "The Lambda function result failed validation: The body is not a string, is not an object, or exceeds the maximum size. ({e})"
                 );
-                self.validation_log(ctx, &request_id, &invocation.request_id, arn, &reason);
+                self.validation_log(ctx, request_id, &invocation.request_id, arn, &reason);
                 return Err(EdgeError::because(ErrorKind::LambdaValidationError, e));
             }
             Err(e) => {
@@ -221,6 +228,15 @@ impl LambdaTriggers {
                 return Err(EdgeError::because(kind, e).explain("function invocation"));
             }
         };
+        // The record handed back as it came (the common case: a function that only looks)
+        // passes validation by construction.
+        if event.is_echo(&payload) {
+            return Ok(Outcome::Unchanged);
+        }
+        let input = match response {
+            Some(r) => convert::to_map(r),
+            None => convert::to_map(request),
+        };
         let result = serde_json::from_slice::<Value>(&payload).map_err(|_| {
             edge_result::ValidationError(
                 "The Lambda function returned invalid JSON: The JSON output is not parsable."
@@ -228,9 +244,9 @@ impl LambdaTriggers {
             )
         });
         match result.and_then(|v| edge_result::validate(event_type, &input, v)) {
-            Ok(valid) => Ok(valid),
+            Ok(valid) => Ok(Outcome::Changed(valid)),
             Err(e) => {
-                self.validation_log(ctx, &request_id, &invocation.request_id, arn, &e.0);
+                self.validation_log(ctx, request_id, &invocation.request_id, arn, &e.0);
                 Err(EdgeError::because(ErrorKind::LambdaValidationError, e))
             }
         }
@@ -323,31 +339,33 @@ impl LambdaTriggers {
             body = b;
             record.body = Some(exposed);
         }
-        let input = record.clone();
-        match self
-            .run(ctx, EventType::ViewerRequest, assoc, record, None)
+        let after = match self
+            .run(ctx, EventType::ViewerRequest, assoc, &record, None)
             .await?
         {
-            ValidResult::Generated(obj) => {
+            Outcome::Changed(ValidResult::Generated(obj)) => {
                 let mut resp = convert::generated_response(&obj)?;
                 resp.extensions_mut().insert(FromViewerRequest);
-                Ok(Flow::Respond(resp))
+                return Ok(Flow::Respond(resp));
             }
-            ValidResult::Request(obj) | ValidResult::Response(obj) => {
-                let body = apply_request(&mut parts, body, &obj, &input)?;
-                if vresp {
-                    let mut after = convert::request_record(
-                        &parts.method,
-                        &parts.uri,
-                        convert::event_headers(&parts.headers),
-                        ctx.client_ip,
-                    );
-                    after.body = None;
-                    self.stash(ctx, after);
-                }
-                Ok(Flow::Continue(Request::from_parts(parts, body)))
+            Outcome::Unchanged => {
+                record.body = None;
+                record
             }
+            Outcome::Changed(ValidResult::Request(obj) | ValidResult::Response(obj)) => {
+                body = apply_request(&mut parts, body, &obj, &record)?;
+                convert::request_record(
+                    &parts.method,
+                    &parts.uri,
+                    convert::event_headers(&parts.headers),
+                    ctx.client_ip,
+                )
+            }
+        };
+        if vresp {
+            self.stash(ctx, after);
         }
+        Ok(Flow::Continue(Request::from_parts(parts, body)))
     }
 
     async fn origin_inner(
@@ -392,16 +410,16 @@ impl LambdaTriggers {
                 body = b;
                 record.body = Some(exposed);
             }
-            let input = record.clone();
             match self
-                .run(ctx, EventType::OriginRequest, assoc, record, None)
+                .run(ctx, EventType::OriginRequest, assoc, &record, None)
                 .await?
             {
-                ValidResult::Generated(obj) => {
+                Outcome::Unchanged => {}
+                Outcome::Changed(ValidResult::Generated(obj)) => {
                     return Ok(Flow::Respond(convert::generated_response(&obj)?));
                 }
-                ValidResult::Request(obj) | ValidResult::Response(obj) => {
-                    body = apply_request(&mut parts, body, &obj, &input)?;
+                Outcome::Changed(ValidResult::Request(obj) | ValidResult::Response(obj)) => {
+                    body = apply_request(&mut parts, body, &obj, &record)?;
                     target = fetch::result_target(&obj, &default)?;
                     record = convert::request_record(
                         &parts.method,
@@ -426,21 +444,16 @@ impl LambdaTriggers {
         };
         record.body = None;
         let response = convert::response_record(resp.status(), resp.headers());
-        let obj = match self
+        let outcome = self
             .run(
                 ctx,
                 EventType::OriginResponse,
                 assoc,
-                record,
-                Some(response),
+                &record,
+                Some(&response),
             )
-            .await?
-        {
-            ValidResult::Response(obj)
-            | ValidResult::Request(obj)
-            | ValidResult::Generated(obj) => obj,
-        };
-        let mut resp = convert::apply_response(resp, &obj, &[])?;
+            .await?;
+        let mut resp = convert::apply_outcome(resp, &outcome, &[])?;
         let x = if resp.status().as_u16() >= 400 {
             x_cache::ERROR
         } else {
@@ -461,21 +474,16 @@ impl LambdaTriggers {
             return Ok(resp);
         };
         let response = convert::response_record(resp.status(), resp.headers());
-        let obj = match self
+        let outcome = self
             .run(
                 ctx,
                 EventType::ViewerResponse,
                 assoc,
-                request,
-                Some(response),
+                &request,
+                Some(&response),
             )
-            .await?
-        {
-            ValidResult::Response(obj)
-            | ValidResult::Request(obj)
-            | ValidResult::Generated(obj) => obj,
-        };
-        convert::apply_response(resp, &obj, &[names::X_CACHE])
+            .await?;
+        convert::apply_outcome(resp, &outcome, &[names::X_CACHE])
     }
 }
 
@@ -570,7 +578,7 @@ fn apply_request(
     }
     let unchanged = obj
         .get("headers")
-        .is_some_and(|h| serde_json::to_value(&input.headers).is_ok_and(|i| i == *h));
+        .is_some_and(|h| convert::same_headers(h, &input.headers));
     if !unchanged {
         let mut headers = convert::result_headers(obj)?;
         for (name, value) in &parts.headers {

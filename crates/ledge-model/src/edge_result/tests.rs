@@ -60,7 +60,7 @@ fn unchanged_request_passes_and_added_header_gets_its_key() {
         panic!("not a request");
     };
     assert_eq!(out["headers"]["x-my-header"][0]["key"], "X-My-Header");
-    assert_eq!(canonical_header_key("content-type"), "Content-Type");
+    assert_eq!(crate::event::canonical_key("content-type"), "Content-Type");
 }
 
 #[test]

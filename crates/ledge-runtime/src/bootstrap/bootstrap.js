@@ -160,15 +160,17 @@ function maxRssKib() {
 }
 
 function send(kind, body, done) {
-  const logs = Buffer.from(takeLogs(), 'utf8');
-  const payload = Buffer.from(body, 'utf8');
-  const frame = Buffer.allocUnsafe(4 + 9 + logs.length + payload.length);
-  frame.writeUInt32LE(9 + logs.length + payload.length, 0);
+  const logs = takeLogs();
+  // One buffer, written in place: a no-op handler's answer costs little more than its copy.
+  const logLen = logs.length === 0 ? 0 : Buffer.byteLength(logs, 'utf8');
+  const bodyLen = Buffer.byteLength(body, 'utf8');
+  const frame = Buffer.allocUnsafe(13 + logLen + bodyLen);
+  frame.writeUInt32LE(9 + logLen + bodyLen, 0);
   frame.writeUInt8(kind, 4);
   frame.writeUInt32LE(maxRssKib(), 5);
-  frame.writeUInt32LE(logs.length, 9);
-  logs.copy(frame, 13);
-  payload.copy(frame, 13 + logs.length);
+  frame.writeUInt32LE(logLen, 9);
+  if (logLen > 0) frame.write(logs, 13, logLen, 'utf8');
+  frame.write(body, 13 + logLen, bodyLen, 'utf8');
   // At once, never held for a batch: the next request may already be waiting, and ledge
   // starts the next invocation's clock when this answer arrives.
   socket.write(frame, done);
@@ -299,6 +301,9 @@ async function loadHandler() {
 // ---- invocations --------------------------------------------------------------------------
 
 let handlerFn = null;
+// The function's facts in each context, read from the environment once the init phase has
+// set it (every process.env read is a call into the embedder).
+let about = null;
 
 function invoke(request) {
   currentId = request.id;
@@ -323,13 +328,13 @@ function invoke(request) {
 
   const context = {
     callbackWaitsForEmptyEventLoop: true,
-    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
-    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
-    invokedFunctionArn: env.LEDGE_FUNCTION_ARN,
-    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    functionName: about.functionName,
+    functionVersion: about.functionVersion,
+    invokedFunctionArn: about.invokedFunctionArn,
+    memoryLimitInMB: about.memoryLimitInMB,
     awsRequestId: request.id,
-    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
-    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+    logGroupName: about.logGroupName,
+    logStreamName: about.logStreamName,
     identity: undefined,
     clientContext: undefined,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
@@ -410,6 +415,14 @@ function init(load) {
   loadHandler().then(
     (fn) => {
       handlerFn = fn;
+      about = {
+        functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+        functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+        invokedFunctionArn: env.LEDGE_FUNCTION_ARN,
+        memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+        logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+        logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+      };
       ready = true;
       send(KIND.I, '');
       waiting.push(...pending);
