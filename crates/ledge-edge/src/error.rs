@@ -66,6 +66,8 @@ pub struct EdgeError {
     source: ErrorSource,
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
     context: &'static str,
+    /// The specific reason the error page shows, when there is one (§5.3).
+    reason: Option<Box<str>>,
 }
 
 // === impl ErrorKind ===
@@ -180,6 +182,7 @@ impl EdgeError {
             source: kind.default_source(),
             cause: None,
             context: "",
+            reason: None,
         }
     }
 
@@ -198,6 +201,18 @@ impl EdgeError {
     pub fn explain(mut self, context: &'static str) -> Self {
         self.context = context;
         self
+    }
+
+    /// Sets the reason the error page gives in place of the kind's generic one (a function
+    /// result's validation failure, say).
+    pub fn with_reason(mut self, reason: impl Into<Box<str>>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The reason the error page gives.
+    pub fn reason(&self) -> &str {
+        self.reason.as_deref().unwrap_or(self.kind.reason())
     }
 
     /// What went wrong.

@@ -46,7 +46,25 @@ pub mod names {
 const SERVER_CLOUDFRONT: HeaderValue = HeaderValue::from_static("CloudFront");
 const TEXT_HTML: HeaderValue = HeaderValue::from_static("text/html");
 
-/// CloudFront's error page (§8.5) for a generated error.
+/// Text for an HTML page: a reason may quote what a function returned.
+fn html_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['<', '>', '&', '"']) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// CloudFront's error page (§8.5) for a generated error, with the error's reason (§5.3).
 pub fn error_page(err: &EdgeError, request_id: &HeaderValue) -> Response<EdgeBody> {
     let status = err.status();
     let id = request_id.to_str().unwrap_or("-");
@@ -69,7 +87,7 @@ Request ID: {id}\n\
 </ADDRESS>\n\
 </BODY></HTML>",
         status.as_u16(),
-        err.kind().reason(),
+        html_text(err.reason()),
     );
     let mut resp = Response::new(EdgeBody::full(body));
     *resp.status_mut() = status;
@@ -146,4 +164,26 @@ pub fn decorate(
     }
     h.insert(names::X_AMZ_CF_POP, identity.pop.clone());
     h.insert(names::X_AMZ_CF_ID, request_id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn error_pages_give_the_specific_reason_as_text() {
+        let id = HeaderValue::from_static("rid");
+        let generic = error_page(&EdgeError::new(ErrorKind::LambdaValidationError), &id);
+        let page = |r: Response<EdgeBody>| match r.into_body() {
+            EdgeBody::Full(b) => String::from_utf8_lossy(&b.unwrap_or_default()).into_owned(),
+            _ => String::new(),
+        };
+        assert!(page(generic).contains("The Lambda function result failed validation."));
+        let e = EdgeError::new(ErrorKind::LambdaValidationError)
+            .with_reason("The header name \"<script>&\" is not valid.");
+        let text = page(error_page(&e, &id));
+        assert!(text.contains("The header name &quot;&lt;script&gt;&amp;&quot; is not valid."));
+        assert!(!text.contains("<script>"));
+    }
 }

@@ -48,6 +48,8 @@ fn failed<T>(detail: &str) -> Result<T, ValidationError> {
 const NOT_OBJECT: &str =
     "The Lambda function returned invalid JSON: The JSON output must be an object type.";
 const BAD_BODY: &str = "The body is not a string, is not an object, or exceeds the maximum size.";
+/// The reason CloudFront gives for a body it refuses (§5.3), as a whole.
+pub const BAD_BODY_REASON: &str = "The Lambda function result failed validation: The body is not a string, is not an object, or exceeds the maximum size.";
 const READ_ONLY: &str = "The function tried to add, delete, or change a read-only header.";
 
 /// Headers no function may set (§3.4), lower case; `x-amz-cf-` and `x-edge-` are prefixes.

@@ -105,31 +105,37 @@ async fn hostile_functions_get_the_spec_status_and_nothing_else_breaks() {
     let functions: Vec<&Function> = cases.iter().map(|(_, _, f)| f).collect();
     let e = start(dists, &functions);
 
+    // Status, X-Cache, and the reason the error page gives (§5.3).
+    const EXECUTION: &str = "The Lambda function associated with the CloudFront distribution is invalid or doesn't have the required permissions.";
     let expect = [
-        ("readonly", 502, "LambdaValidationError from cloudfront"),
-        ("xcache", 502, "LambdaValidationError from cloudfront"),
-        ("notobject", 502, "LambdaValidationError from cloudfront"),
-        ("bigbody", 502, "LambdaValidationError from cloudfront"),
-        ("throws", 503, "LambdaExecutionError from cloudfront"),
-        ("raises", 503, "LambdaExecutionError from cloudfront"),
-        ("hangs", 503, "LambdaExecutionError from cloudfront"),
-        ("crashes", 503, "LambdaExecutionError from cloudfront"),
-        ("nohandler", 503, "LambdaExecutionError from cloudfront"),
+        ("readonly", 502, "LambdaValidationError from cloudfront",
+            "The Lambda function result failed validation: The function tried to add, delete, or change a read-only header."),
+        ("xcache", 502, "LambdaValidationError from cloudfront",
+            "The Lambda function result failed validation: The function added the disallowed header x-cache."),
+        ("notobject", 502, "LambdaValidationError from cloudfront",
+            "The Lambda function returned invalid JSON: The JSON output must be an object type."),
+        ("bigbody", 502, "LambdaValidationError from cloudfront",
+            "The Lambda function result failed validation: The body is not a string, is not an object, or exceeds the maximum size."),
+        ("throws", 503, "LambdaExecutionError from cloudfront", EXECUTION),
+        ("raises", 503, "LambdaExecutionError from cloudfront", EXECUTION),
+        ("hangs", 503, "LambdaExecutionError from cloudfront", EXECUTION),
+        ("crashes", 503, "LambdaExecutionError from cloudfront", EXECUTION),
+        ("nohandler", 503, "LambdaExecutionError from cloudfront", EXECUTION),
     ];
     let host = |n: &str| format!("{n}.ledge.localhost");
     let mut tasks = Vec::new();
-    for (name, status, x) in expect {
+    for (name, status, x, reason) in expect {
         let addr = e.http;
         tasks.push(tokio::spawn(async move {
             let r = client::get(addr, &host(name), "/a").await;
-            (name, status, x, r)
+            (name, status, x, reason, r)
         }));
     }
     // Meanwhile, the healthy distribution answers.
     let r = get(&e, "ok.ledge.localhost").await;
     assert_eq!((r.status, r.text().as_str()), (200, "fine"));
     for t in tasks {
-        let (name, status, x, r) = t.await.expect("task");
+        let (name, status, x, reason, r) = t.await.expect("task");
         assert_eq!(
             (r.status, r.x_cache()),
             (status, x),
@@ -137,6 +143,7 @@ async fn hostile_functions_get_the_spec_status_and_nothing_else_breaks() {
             e.stderr()
         );
         assert!(r.text().contains(&format!("{status} ERROR")), "{name}");
+        assert!(r.text().contains(reason), "{name}: {}", r.text());
         assert!(!r.header("x-amz-cf-id").is_empty());
     }
     // Failures are not cached: the same failure again, and the healthy one still works.

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::Outcome;
 use crate::body::EdgeBody;
-use crate::error::{EdgeError, ErrorKind};
+use crate::error::EdgeError;
 
 /// A header value as functions see it: UTF-8, or ISO-8859-1 converted to UTF-8 (§3.7).
 pub(crate) fn header_text(v: &HeaderValue) -> String {
@@ -71,10 +71,7 @@ pub(crate) fn to_map<T: serde::Serialize>(v: &T) -> Map<String, Value> {
 }
 
 fn validation(msg: impl Into<String>) -> EdgeError {
-    EdgeError::because(
-        ErrorKind::LambdaValidationError,
-        ledge_model::edge_result::ValidationError(msg.into()),
-    )
+    super::invalid_result(ledge_model::edge_result::ValidationError(msg.into()))
 }
 
 /// The `headers` member of a validated result as HTTP headers (keys as the function gave

@@ -84,10 +84,7 @@ pub(crate) fn event_origin(t: &Target) -> EventOrigin {
 }
 
 fn validation(msg: &str) -> EdgeError {
-    EdgeError::because(
-        ErrorKind::LambdaValidationError,
-        ledge_model::edge_result::ValidationError(msg.to_string()),
-    )
+    super::invalid_result(ledge_model::edge_result::ValidationError(msg.to_string()))
 }
 
 /// The target a validated origin-request result names (`origin.custom` or `origin.s3`).

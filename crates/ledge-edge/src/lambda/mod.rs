@@ -210,7 +210,8 @@ impl LambdaTriggers {
                     "The Lambda function result failed validation: The body is not a string, is not an object, or exceeds the maximum size. ({e})"
                 );
                 self.validation_log(ctx, request_id, &invocation.request_id, arn, &reason);
-                return Err(EdgeError::because(ErrorKind::LambdaValidationError, e));
+                return Err(EdgeError::because(ErrorKind::LambdaValidationError, e)
+                    .with_reason(edge_result::BAD_BODY_REASON));
             }
             Err(e) => {
                 let kind = match e {
@@ -247,7 +248,7 @@ impl LambdaTriggers {
             Ok(valid) => Ok(Outcome::Changed(valid)),
             Err(e) => {
                 self.validation_log(ctx, request_id, &invocation.request_id, arn, &e.0);
-                Err(EdgeError::because(ErrorKind::LambdaValidationError, e))
+                Err(invalid_result(e))
             }
         }
     }
@@ -487,17 +488,30 @@ impl LambdaTriggers {
     }
 }
 
+/// A result that failed validation: 502, with the reason on the error page (§5.3).
+fn invalid_result(e: edge_result::ValidationError) -> EdgeError {
+    let reason = e.0.clone();
+    EdgeError::because(ErrorKind::LambdaValidationError, e).with_reason(reason)
+}
+
 /// Marks the placeholder that carries an origin-facing function's failure through the cache
 /// step to [`Triggers::viewer_response`], where it becomes the error response.
 const FAILURE: HeaderName = HeaderName::from_static("x-ledge-lambda-failure");
+/// The failure's reason for the error page, beside [`FAILURE`] (the placeholder goes through
+/// the cache step, which keeps headers but not extensions).
+const FAILURE_REASON: HeaderName = HeaderName::from_static("x-ledge-lambda-failure-reason");
 
 /// A failure at origin-request or origin-response must reach the viewer as CloudFront's error
 /// (status, `X-Cache`, error page) and must not be cached (§5.1), but the pipeline's cache
 /// step would store an error page made at that point like an origin error (and rewrite its
 /// `X-Cache`). So the failure travels as an uncacheable 200 placeholder, which the
 /// viewer-response hook (always called for a 200) turns into the error.
-fn failure_placeholder(kind: ErrorKind) -> Response<EdgeBody> {
+fn failure_placeholder(e: &EdgeError) -> Response<EdgeBody> {
+    let kind = e.kind();
     let mut resp = Response::new(EdgeBody::Empty);
+    if let Ok(reason) = HeaderValue::from_str(e.reason()) {
+        resp.headers_mut().insert(FAILURE_REASON, reason);
+    }
     let h = resp.headers_mut();
     let code = match kind {
         ErrorKind::LambdaValidationError => "validation",
@@ -626,7 +640,7 @@ impl Triggers for LambdaTriggers {
         match self.origin_inner(ctx, behavior, req).await {
             Err(e) if e.error_source() == ErrorSource::Function => {
                 tracing::warn!(error = %e, distribution = %ctx.distribution.id, "origin-facing function failed");
-                Ok(Flow::Respond(failure_placeholder(e.kind())))
+                Ok(Flow::Respond(failure_placeholder(&e)))
             }
             other => other,
         }
@@ -640,7 +654,11 @@ impl Triggers for LambdaTriggers {
         if has_origin_functions(&ctx.behavior) {
             if let Some(kind) = resp.headers().get(FAILURE).and_then(failure_kind) {
                 self.unstash(ctx);
-                return Err(EdgeError::new(kind).explain("origin-facing function"));
+                let mut e = EdgeError::new(kind).explain("origin-facing function");
+                if let Some(reason) = resp.headers().get(FAILURE_REASON) {
+                    e = e.with_reason(String::from_utf8_lossy(reason.as_bytes()));
+                }
+                return Err(e);
             }
         }
         let Some(assoc) = ctx.behavior.association(EventType::ViewerResponse) else {

@@ -283,16 +283,25 @@ def _frames(tb):
 
 
 _resource = None
+_rss_read_at = -1.0
+_rss_kib = 0
 
 
 def _max_rss_kib():
-    global _resource
+    # The peak RSS is a high-water mark the kernel keeps: read at most once a millisecond (a
+    # getrusage call costs more than a no-op handler), a later reading still catches every peak.
+    global _resource, _rss_read_at, _rss_kib
+    now = time.monotonic()
+    if now - _rss_read_at < 0.001:
+        return _rss_kib
+    _rss_read_at = now
     try:
         if _resource is None:
             import resource as _resource
-        return _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss & 0xFFFFFFFF
+        _rss_kib = _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss & 0xFFFFFFFF
     except Exception:
-        return 0
+        _rss_kib = 0
+    return _rss_kib
 
 
 def main():
