@@ -179,14 +179,21 @@ impl<T: Triggers> Edge<T> {
         conn: ConnInfo,
         request_id: &HeaderValue,
     ) -> Result<Response<EdgeBody>, EdgeError> {
+        let mut req = req;
         // Called for every request, so the sniff's request numbers stay in step.
-        if let Some(why) = conn.sniff.as_ref().and_then(|v| v.next_request()) {
-            let kind = if why.too_large() {
-                ErrorKind::RequestHeaderTooLarge
-            } else {
-                ErrorKind::InvalidRequest
-            };
-            return Err(EdgeError::new(kind).explain(why.reason()));
+        if let Some(verdicts) = conn.sniff.as_ref() {
+            let (refusal, spellings) = verdicts.next_request();
+            if let Some(why) = refusal {
+                let kind = if why.too_large() {
+                    ErrorKind::RequestHeaderTooLarge
+                } else {
+                    ErrorKind::InvalidRequest
+                };
+                return Err(EdgeError::new(kind).explain(why.reason()));
+            }
+            if let Some(names) = spellings {
+                req.extensions_mut().insert(names);
+            }
         }
         let sniffed = conn.sniff.is_some() && req.version() != Version::HTTP_2;
         self.check_request(&req, sniffed)?;

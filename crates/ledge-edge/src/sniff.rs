@@ -20,9 +20,10 @@
 
 mod scan;
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -32,13 +33,33 @@ pub use scan::{Refusal, Scan, Scanner};
 /// What hyper reads in place of a refused head: a request it accepts, with no body.
 const STAND_IN: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
 
-/// The refusals of one connection, shared between its [`Sniff`] and the pipeline.
+/// What the sniff learnt about one connection's requests, shared between its [`Sniff`] and
+/// the pipeline: refusals, and header names spelled otherwise than `Canonical-Case`.
 #[derive(Debug, Default)]
 pub struct Verdicts {
     /// `(index of the refused request + 1) << 8 | refusal code`; 0 while none was refused.
     refused: AtomicU64,
     /// Requests the pipeline has taken from this connection.
     taken: AtomicU64,
+    /// `(request index, name)`, in order.
+    spellings: Mutex<VecDeque<(u64, Box<str>)>>,
+}
+
+/// A request's header names as the viewer spelled them, where that is not `Canonical-Case`
+/// (a request extension; events show header keys as on the wire, lambda-edge.md §2.4).
+#[derive(Debug, Clone, Default)]
+pub struct WireNames(Vec<Box<str>>);
+
+impl WireNames {
+    /// The key an event shows for a (lower-case) header name.
+    pub fn key(names: Option<&WireNames>, name: &str) -> String {
+        names
+            .and_then(|w| w.0.iter().find(|n| n.eq_ignore_ascii_case(name)))
+            .map_or_else(
+                || ledge_model::event::canonical_key(name),
+                |n| n.to_string(),
+            )
+    }
 }
 
 /// A stream whose incoming HTTP/1 requests are checked before they are read.
@@ -70,13 +91,37 @@ enum End {
 impl Verdicts {
     /// Called once for every request hyper hands the pipeline, in order: the refusal of its
     /// head, if it was refused.
-    pub fn next_request(&self) -> Option<Refusal> {
+    pub fn next_request(&self) -> (Option<Refusal>, Option<WireNames>) {
         let index = self.taken.fetch_add(1, Ordering::AcqRel);
+        (self.refusal(index), self.take_spellings(index))
+    }
+
+    fn refusal(&self, index: u64) -> Option<Refusal> {
         let r = self.refused.load(Ordering::Acquire);
         if r == 0 || (r >> 8) != index + 1 {
             return None;
         }
         refusal_from_code((r & 0xff) as u8)
+    }
+
+    fn take_spellings(&self, index: u64) -> Option<WireNames> {
+        let mut all = self
+            .spellings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut names = Vec::new();
+        while let Some((i, _)) = all.front() {
+            if *i > index {
+                break;
+            }
+            let Some((i, name)) = all.pop_front() else {
+                break;
+            };
+            if i == index {
+                names.push(name);
+            }
+        }
+        (!names.is_empty()).then_some(WireNames(names))
     }
 
     fn refuse(&self, index: u64, why: Refusal) {
@@ -122,6 +167,14 @@ impl<S> Sniff<S> {
     fn check(&mut self, buf: &mut ReadBuf<'_>, before: usize) {
         let new_start = self.scanner.pos();
         let scan = self.scanner.scan(&buf.filled()[before..]);
+        let spellings = self.scanner.take_spellings();
+        if !spellings.is_empty() {
+            self.verdicts
+                .spellings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(spellings);
+        }
         let pass_until = match scan {
             Scan::Clean => self.scanner.unchecked_from(),
             Scan::Refused { at, why } => {

@@ -181,11 +181,12 @@ async fn events_match_the_spec_for_all_four_types() {
             // The viewer's request as received.
             assert_eq!(q["querystring"], json!("b=2&a=1"), "{t}");
             assert_eq!(h["host"][0]["value"], json!(host));
+            // Keys as on the wire: hyper's client writes names in lower case.
             assert_eq!(
                 h["cookie"][0],
-                json!({"key": "Cookie", "value": "session=1"})
+                json!({"key": "cookie", "value": "session=1"})
             );
-            assert_eq!(h["x-custom"][0], json!({"key": "X-Custom", "value": "v"}));
+            assert_eq!(h["x-custom"][0], json!({"key": "x-custom", "value": "v"}));
             assert!(h.get("via").is_none());
         }
         // response
@@ -198,6 +199,40 @@ async fn events_match_the_spec_for_all_four_types() {
             assert_eq!(p["headers"]["x-origin"][0]["value"], json!("yes"));
             assert!(p["headers"].get("x-cache").is_none());
         }
+    }
+}
+
+/// Header keys keep the viewer's spelling, line by line, also on the second request of a
+/// connection; names CloudFront adds or a viewer spells `Canonical-Case` read that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_keys_are_spelled_as_on_the_wire() {
+    let o = Origin::new().route("/obj", Route::ok("body")).run().await;
+    let f = Function::node("dump", DUMP_JS);
+    let mut d = snapshot::distribution("E0", "vreq.ledge.localhost", o.port());
+    lambda::associate(&mut d, "viewer-request", &f, false);
+    let mut b = Edge::builder(BIN).snapshot(lambda::snapshot(1, vec![d], &[&f]));
+    b = b.data_file(&f.package_path(), f.zip.clone());
+    let e = b.start();
+    let head = "GET /obj HTTP/1.1\r\nhost: vreq.ledge.localhost\r\nX-MiXeD-case: a\r\n\
+                USER-AGENT: t\r\nAccept: */*\r\ncookie: a=1\r\nCookie: b=2\r\n";
+    let raw = format!("{head}\r\n{head}Connection: close\r\n\r\n");
+    let out = client::raw(e.http, raw.as_bytes(), std::time::Duration::from_secs(10)).await;
+    let text = String::from_utf8_lossy(&out);
+    let bodies: Vec<&str> = text
+        .split("HTTP/1.1 ")
+        .skip(1)
+        .map(|r| r.split("\r\n\r\n").nth(1).expect("a body"))
+        .collect();
+    assert_eq!(bodies.len(), 2, "{text}");
+    for body in bodies {
+        let ev: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let h = &ev["Records"][0]["cf"]["request"]["headers"];
+        assert_eq!(h["host"][0]["key"], json!("host"));
+        assert_eq!(h["x-mixed-case"][0]["key"], json!("X-MiXeD-case"));
+        assert_eq!(h["user-agent"][0]["key"], json!("USER-AGENT"));
+        assert_eq!(h["accept"][0]["key"], json!("Accept"));
+        assert_eq!(h["cookie"].as_array().map(Vec::len), Some(2), "{h}");
+        assert_eq!(h["cookie"][0]["value"], json!("a=1"));
     }
 }
 

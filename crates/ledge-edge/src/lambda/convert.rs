@@ -7,12 +7,13 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use ledge_model::edge_result::{is_disallowed_header, ValidResult};
-use ledge_model::event::{self as ev, canonical_key};
+use ledge_model::event as ev;
 use serde_json::{Map, Value};
 
 use super::Outcome;
 use crate::body::EdgeBody;
 use crate::error::EdgeError;
+use crate::sniff::WireNames;
 
 /// A header value as functions see it: UTF-8, or ISO-8859-1 converted to UTF-8 (§3.7).
 pub(crate) fn header_text(v: &HeaderValue) -> String {
@@ -22,15 +23,16 @@ pub(crate) fn header_text(v: &HeaderValue) -> String {
     }
 }
 
-/// HTTP headers as an event's `headers`, without the ones functions never see (§3.4).
-pub(crate) fn event_headers(h: &HeaderMap) -> ev::Headers {
+/// HTTP headers as an event's `headers`, without the ones functions never see (§3.4), keyed
+/// as the viewer spelled them (`spelled`, when the sniff saw the head) or `Canonical-Case`.
+pub(crate) fn event_headers(h: &HeaderMap, spelled: Option<&WireNames>) -> ev::Headers {
     let mut out = ev::Headers::new();
     for (name, value) in h {
         let n = name.as_str();
         if is_disallowed_header(n) {
             continue;
         }
-        out.append(canonical_key(n), header_text(value));
+        out.append(WireNames::key(spelled, n), header_text(value));
     }
     out
 }
@@ -56,7 +58,7 @@ pub(crate) fn request_record(
 /// A response record (`status` as a string, headers minus the disallowed ones).
 pub(crate) fn response_record(status: StatusCode, headers: &HeaderMap) -> ev::Response {
     ev::Response {
-        headers: event_headers(headers),
+        headers: event_headers(headers, None),
         status: status.as_str().to_string(),
         status_description: status.canonical_reason().unwrap_or("").to_string(),
     }
@@ -311,7 +313,7 @@ mod tests {
             "x-latin",
             HeaderValue::from_bytes(b"caf\xe9").expect("obs-text"),
         );
-        let e = event_headers(&h);
+        let e = event_headers(&h, None);
         assert_eq!(e.get("cookie").map(<[_]>::len), Some(2));
         assert!(e.get("x-cache").is_none());
         assert_eq!(e.first("x-latin"), Some("café"));

@@ -321,7 +321,7 @@ impl LambdaTriggers {
         let vreq = behavior.association(EventType::ViewerRequest);
         let vresp = behavior.association(EventType::ViewerResponse).is_some();
         let (mut parts, body) = req.into_parts();
-        let mut headers = convert::event_headers(&parts.headers);
+        let mut headers = convert::event_headers(&parts.headers, parts.extensions.get());
         if headers.get("host").is_none() {
             if let Some(a) = parts.uri.authority() {
                 headers.append("Host", a.as_str());
@@ -358,7 +358,7 @@ impl LambdaTriggers {
                 convert::request_record(
                     &parts.method,
                     &parts.uri,
-                    convert::event_headers(&parts.headers),
+                    convert::event_headers(&parts.headers, parts.extensions.get()),
                     ctx.client_ip,
                 )
             }
@@ -401,7 +401,7 @@ impl LambdaTriggers {
         let mut record = convert::request_record(
             &parts.method,
             &parts.uri,
-            convert::event_headers(&parts.headers),
+            convert::event_headers(&parts.headers, parts.extensions.get()),
             ctx.client_ip,
         );
         record.origin = Some(fetch::event_origin(&target));
@@ -425,7 +425,7 @@ impl LambdaTriggers {
                     record = convert::request_record(
                         &parts.method,
                         &parts.uri,
-                        convert::event_headers(&parts.headers),
+                        convert::event_headers(&parts.headers, parts.extensions.get()),
                         ctx.client_ip,
                     );
                     record.origin = Some(fetch::event_origin(&target));

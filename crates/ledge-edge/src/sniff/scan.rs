@@ -5,8 +5,12 @@
 //! It is deliberately stricter than hyper's parser: anything whose framing could be read two
 //! ways (§1 of the edge semantics: CL+TE, two `Content-Length`s, a `Transfer-Encoding` other
 //! than exactly `chunked`, whitespace before a colon, folded lines) is refused, so hyper only
-//! ever sees heads both parsers frame the same way. No allocation: the state is a few
-//! counters.
+//! ever sees heads both parsers frame the same way. The state is a few counters; the only
+//! allocation is for a header name spelled other than `Canonical-Case` (functions see names
+//! as spelled on the wire, which hyper does not keep).
+
+/// Names longer than this keep CloudFront's capitalisation in events.
+const MAX_SPELLED_NAME: usize = 64;
 
 /// Why a request head was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +139,11 @@ pub struct Scanner {
     chunked: bool,
     // ── the current header line ──
     name_len: usize,
+    /// The name's first bytes, and whether it differs from `Canonical-Case` so far.
+    name: [u8; MAX_SPELLED_NAME],
+    name_uncanonical: bool,
+    /// `(head index, name)` of header names spelled otherwise than `Canonical-Case`.
+    spellings: Vec<(u64, Box<str>)>,
     maybe_cl: bool,
     maybe_te: bool,
     value_pos: ValuePos,
@@ -165,6 +174,9 @@ impl Scanner {
             content_length: None,
             chunked: false,
             name_len: 0,
+            name: [0; MAX_SPELLED_NAME],
+            name_uncanonical: false,
+            spellings: Vec::new(),
             maybe_cl: false,
             maybe_te: false,
             value_pos: ValuePos::LeadingSpace,
@@ -183,6 +195,12 @@ impl Scanner {
     /// Heads completed (checked and passed) so far.
     pub fn heads(&self) -> u64 {
         self.heads
+    }
+
+    /// Takes the header names spelled otherwise than `Canonical-Case` seen since the last
+    /// call, with the index of the head each belongs to.
+    pub fn take_spellings(&mut self) -> Vec<(u64, Box<str>)> {
+        std::mem::take(&mut self.spellings)
     }
 
     /// Where unchecked bytes start: the first byte of a head still incomplete.
@@ -346,6 +364,7 @@ impl Scanner {
                 }
                 self.state = State::Name;
                 self.name_len = 0;
+                self.name_uncanonical = false;
                 self.maybe_cl = true;
                 self.maybe_te = true;
                 return self.name_byte(b);
@@ -372,6 +391,11 @@ impl Scanner {
             self.number = 0;
             self.maybe_cl &= self.name_len == CONTENT_LENGTH.len();
             self.maybe_te &= self.name_len == TRANSFER_ENCODING.len();
+            if self.name_uncanonical && self.name_len <= MAX_SPELLED_NAME {
+                // tchars are ASCII: always text.
+                let name = String::from_utf8_lossy(&self.name[..self.name_len]);
+                self.spellings.push((self.heads, name.into()));
+            }
             return Ok(());
         }
         // Anything else, whitespace before the colon included, is a malformed name.
@@ -380,6 +404,16 @@ impl Scanner {
         }
         let lower = b.to_ascii_lowercase();
         let n = self.name_len;
+        if n < MAX_SPELLED_NAME {
+            let word_start = n == 0 || self.name[n - 1] == b'-';
+            let canonical = if word_start {
+                b.to_ascii_uppercase()
+            } else {
+                lower
+            };
+            self.name_uncanonical |= b != canonical;
+            self.name[n] = b;
+        }
         self.maybe_cl &= CONTENT_LENGTH.get(n) == Some(&lower);
         self.maybe_te &= TRANSFER_ENCODING.get(n) == Some(&lower);
         self.name_len += 1;

@@ -61,7 +61,7 @@ async fn checked_requests_pass_unchanged_however_they_are_split() {
             let (mut s, v) = sniff(vec![TWO[..split].to_vec(), TWO[split..].to_vec()]);
             let (out, end) = drain(&mut s, size).await;
             assert_eq!((out.as_slice(), end), (TWO, "eof"), "split {split}");
-            assert_eq!((v.next_request(), v.next_request()), (None, None));
+            assert_eq!((v.next_request().0, v.next_request().0), (None, None));
         }
     }
 }
@@ -84,7 +84,7 @@ async fn a_refused_head_becomes_the_stand_in_after_the_requests_before_it() {
             (String::from_utf8_lossy(&want), "stall"),
             "split {split}"
         );
-        let got: Vec<_> = (0..4).map(|_| v.next_request()).collect();
+        let got: Vec<_> = (0..4).map(|_| v.next_request().0).collect();
         assert_eq!(got, [None, None, Some(Refusal::UrlTooLong), None]);
     }
 }
@@ -95,5 +95,26 @@ async fn broken_body_framing_ends_the_stream_with_an_error() {
     let (mut s, v) = sniff(vec![input.clone()]);
     let (out, end) = drain(&mut s, 4096).await;
     assert_eq!((out.as_slice(), end), (&input[..input.len() - 3], "error"));
-    assert_eq!(v.next_request(), None);
+    assert_eq!(v.next_request().0, None);
+}
+
+#[tokio::test]
+async fn header_names_spelled_otherwise_than_canonical_case_are_kept_per_request() {
+    let input: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nx-LOWER: 1\r\nX-Fine: 2\r\n\r\n\
+GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHOST: x\r\n\r\n";
+    for split in 0..=input.len() {
+        let (mut s, v) = sniff(vec![input[..split].to_vec(), input[split..].to_vec()]);
+        let (out, _) = drain(&mut s, 4096).await;
+        assert_eq!(out, input);
+        let names =
+            |w: Option<WireNames>| w.map(|w| w.0.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            names(v.next_request().1),
+            Some(vec!["x-LOWER".to_string()]),
+            "split {split}"
+        );
+        assert_eq!(names(v.next_request().1), None);
+        assert_eq!(names(v.next_request().1), Some(vec!["HOST".to_string()]));
+    }
+    assert_eq!(WireNames::key(None, "x-my-header"), "X-My-Header");
 }
