@@ -3,7 +3,7 @@
 #
 #   bench/triggers.sh            # needs nginx (origin), wrk, node and python3
 #
-# Scenarios (same 1 KiB object; CONNS keep-alive connections, wrk with 2 threads, DURATION s each
+# Scenarios (same 1 KiB object; CONNS keep-alive connections, wrk with 2 threads (1 for CONNS=1), DURATION s each
 # after WARMUP s (default 2) of the same load that is not measured):
 #   none        CachingOptimized, no function (cache hits)
 #   vreq-node   the same with a no-op viewer-request function in Node.js (returns the request)
@@ -16,13 +16,14 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
 WARMUP=${WARMUP:-2}
+THREADS=$(( CONNS < 2 ? CONNS : 2 ))
 for tool in nginx wrk node python3; do command -v $tool >/dev/null || { echo "install $tool first" >&2; exit 1; }; done
 
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p ledge
 work=$(mktemp -d)
 chmod 755 "$work" # function workers run as unprivileged users: the data dir must be reachable
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -88,8 +89,8 @@ run() { # name → "req/s p50_us p99_us"
   curl -fs -o /dev/null -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" # fills the cache
   # Warm-up at the same concurrency, not measured: the targets are about warm functions, and
   # a version's workers (one per edge thread) start on the first requests that need them.
-  wrk -t2 -c"$CONNS" -d"${WARMUP}s" -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" > /dev/null
-  wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" > "$work/wrk.$1"
+  wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" > /dev/null
+  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" > "$work/wrk.$1"
   python3 - "$work/wrk.$1" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
