@@ -2,6 +2,7 @@
 # Lambda@Edge trigger overhead: wrk against one ledge edge serving five distributions, in one run.
 #
 #   bench/triggers.sh            # needs nginx (origin), wrk, node and python3
+#   EDGE_FLAGS="--pin-threads true" bench/triggers.sh   # extra flags for ledge edge
 #
 # Scenarios (same 1 KiB object; CONNS keep-alive connections, wrk with 2 threads (1 for CONNS=1), DURATION s each
 # after WARMUP s (default 2) of the same load that is not measured):
@@ -81,7 +82,7 @@ json.dump({"Version": 1, "Distributions": dists, "Functions": functions}, open(f
 PY
 
 LEDGE_LOG=warn ./target/release/ledge edge --config-file "$work/snapshot.json" --data-dir "$work/data" \
-  --edge-listen "127.0.0.1:$LEDGE" > "$work/logs/ledge.out" 2> "$work/logs/ledge.err" & pids+=($!)
+  --edge-listen "127.0.0.1:$LEDGE" ${EDGE_FLAGS:-} > "$work/logs/ledge.out" 2> "$work/logs/ledge.err" & pids+=($!)
 for _ in $(seq 100); do curl -fs -o /dev/null -H 'Host: none.ledge.localhost' "http://127.0.0.1:$LEDGE/1k.txt" && break; sleep 0.1; done
 
 run() { # name → "req/s p50_us p99_us"
