@@ -6,9 +6,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
-use http::{Request, Response};
+use http::Response;
 use ledge_model::event::{self as ev, canonical_key, EventOrigin};
 use ledge_model::OriginProtocolPolicy;
 use serde_json::{Map, Value};
@@ -17,7 +17,8 @@ use crate::body::{EdgeBody, RequestBody};
 use crate::error::{EdgeError, ErrorKind};
 use crate::ids::EdgeIdentity;
 use crate::origin::OriginClients;
-use crate::response::{self, names, x_cache};
+use crate::proxy::Exchange;
+use crate::response::{names, x_cache};
 use crate::snapshot::{CompiledBehavior, CompiledOrigin};
 
 /// Where an origin request goes.
@@ -158,42 +159,7 @@ pub(crate) fn origin_headers(
     client_ip: IpAddr,
     identity: &EdgeIdentity,
 ) -> HeaderMap {
-    let rules = &behavior.forward;
-    let mut out = HeaderMap::with_capacity(parts.headers.len() + 6);
-    rules.copy_headers(&parts.method, &parts.headers, &mut out);
-    let host = match parts.headers.get(header::HOST) {
-        Some(h) if rules.forwards_host() => h.clone(),
-        _ => host_value(target),
-    };
-    out.insert(header::HOST, host);
-    if !rules.headers.allows("user-agent") {
-        out.insert(
-            header::USER_AGENT,
-            HeaderValue::from_static("Amazon CloudFront"),
-        );
-    }
-    let ip = client_ip.to_string();
-    let xff = match parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(prev) if !prev.trim().is_empty() => format!("{},{ip}", prev.trim()),
-        _ => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        out.insert("x-forwarded-for", v);
-    }
-    let via = match parts.headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => {
-            format!("{}, {}", prev.trim(), identity.via_origin)
-        }
-        _ => identity.via_origin.clone(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&via) {
-        out.insert(header::VIA, v);
-    }
-    out
+    crate::proxy::origin_headers(behavior, parts, &host_value(target), client_ip, identity)
 }
 
 fn host_value(t: &Target) -> HeaderValue {
@@ -236,50 +202,24 @@ pub(crate) async fn send(
     let uri: http::Uri = url
         .parse()
         .map_err(|e| EdgeError::because(ErrorKind::OriginConnectError, e).explain("origin url"))?;
-    let mut headers = parts.headers;
-    headers.insert(names::X_AMZ_CF_ID, s.request_id.clone());
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Keep-Alive"));
-    for (n, v) in &target.custom_headers {
-        headers.insert(n.clone(), v.clone());
-    }
+    let other;
     let client = if target == s.default {
-        s.origin.client.clone()
+        &s.origin.client
     } else {
-        s.clients.client(Duration::from_secs(10), target.keepalive)
+        other = s.clients.client(Duration::from_secs(10), target.keepalive);
+        &other
     };
-    let method = parts.method;
-    let mut body = Some(body);
-    let make = || {
-        let b = match body.take()? {
-            RequestBody::Empty => {
-                body = Some(RequestBody::Empty);
-                RequestBody::Empty
-            }
-            RequestBody::Full(Some(bytes)) => {
-                body = Some(RequestBody::Full(Some(bytes.clone())));
-                RequestBody::Full(Some(bytes))
-            }
-            other => other,
-        };
-        let mut r = Request::new(b);
-        *r.method_mut() = method.clone();
-        *r.uri_mut() = uri.clone();
-        *r.headers_mut() = headers.clone();
-        Some(r)
+    let exchange = Exchange {
+        client,
+        attempts: s.origin.connection_attempts,
+        read_timeout: target.read_timeout,
+        request_id: s.request_id,
+        custom_headers: &target.custom_headers,
+        forwards_cookies: s.forwards_cookies,
     };
-    let resp = client
-        .send(make, s.origin.connection_attempts, target.read_timeout)
-        .await?;
-    let (mut parts, body) = resp.into_parts();
-    response::strip_hop_by_hop(&mut parts.headers);
-    if !s.forwards_cookies {
-        parts.headers.remove(header::SET_COOKIE);
+    let mut resp = exchange.run(parts.method, uri, parts.headers, body).await?;
+    if resp.status().as_u16() < 400 {
+        resp.headers_mut().insert(names::X_CACHE, x_cache::MISS);
     }
-    let x = if parts.status.as_u16() >= 400 {
-        x_cache::ERROR
-    } else {
-        x_cache::MISS
-    };
-    parts.headers.insert(names::X_CACHE, x);
-    Ok(Response::from_parts(parts, EdgeBody::stream(body)))
+    Ok(resp)
 }
