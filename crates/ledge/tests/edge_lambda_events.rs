@@ -236,6 +236,36 @@ async fn header_keys_are_spelled_as_on_the_wire() {
     }
 }
 
+/// An origin-request function sees the request exactly as the pipeline would send it to the
+/// origin: no `Accept-Encoding` from an HTTP/1.0 viewer (§3.3 of the cache semantics).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_request_sees_what_the_origin_would_get() {
+    let o = Origin::new().route("/obj", Route::ok("body")).run().await;
+    let f = Function::node("dump", DUMP_JS);
+    let mut d = snapshot::distribution("E0", "oreq.ledge.localhost", o.port());
+    lambda::associate(&mut d, "origin-request", &f, false);
+    let mut b = Edge::builder(BIN).snapshot(lambda::snapshot(1, vec![d], &[&f]));
+    b = b.data_file(&f.package_path(), f.zip.clone());
+    let e = b.start();
+    for (version, forwarded) in [("1.1", true), ("1.0", false)] {
+        let raw = format!(
+            "GET /obj HTTP/{version}\r\nHost: oreq.ledge.localhost\r\nAccept-Encoding: gzip\r\n\
+             Connection: close\r\n\r\n"
+        );
+        let out = client::raw(e.http, raw.as_bytes(), std::time::Duration::from_secs(10)).await;
+        let r = client::parse_raw(&out).expect("a response");
+        assert_eq!(r.status, 200, "HTTP/{version}: {}", r.text());
+        let ev = event_of(&r);
+        let h = &ev["Records"][0]["cf"]["request"]["headers"];
+        assert_eq!(
+            h.get("accept-encoding").is_some(),
+            forwarded,
+            "HTTP/{version}: {h}"
+        );
+        assert_eq!(h["user-agent"][0]["value"], json!("Amazon CloudFront"));
+    }
+}
+
 const VERSION_JS: &str = r#"
 exports.handler = async (event) => {
   const r = event.Records[0].cf.response;
