@@ -43,6 +43,9 @@ pub struct Verdicts {
     taken: AtomicU64,
     /// `(request index, name)`, in order.
     spellings: Mutex<VecDeque<(u64, Box<str>)>>,
+    /// Entries in `spellings`: most connections never have one, and their requests then do
+    /// not take the lock.
+    spelled: AtomicU64,
 }
 
 /// A request's header names as the viewer spelled them, where that is not `Canonical-Case`
@@ -105,6 +108,9 @@ impl Verdicts {
     }
 
     fn take_spellings(&self, index: u64) -> Option<WireNames> {
+        if self.spelled.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut all = self
             .spellings
             .lock()
@@ -117,6 +123,7 @@ impl Verdicts {
             let Some((i, name)) = all.pop_front() else {
                 break;
             };
+            self.spelled.fetch_sub(1, Ordering::AcqRel);
             if i == index {
                 names.push(name);
             }
@@ -169,11 +176,13 @@ impl<S> Sniff<S> {
         let scan = self.scanner.scan(&buf.filled()[before..]);
         let spellings = self.scanner.take_spellings();
         if !spellings.is_empty() {
+            let n = spellings.len() as u64;
             self.verdicts
                 .spellings
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .extend(spellings);
+            self.verdicts.spelled.fetch_add(n, Ordering::AcqRel);
         }
         let pass_until = match scan {
             Scan::Clean => self.scanner.unchecked_from(),
