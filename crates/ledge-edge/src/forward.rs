@@ -6,6 +6,8 @@ use http::header::{self, HeaderMap, HeaderValue};
 use ledge_model::policy::CachePolicyConfig;
 use ledge_model::{CacheBehavior, OriginRequestPolicyConfig};
 
+use crate::cloudfront_headers::{self, CloudFrontHeader};
+
 /// Which names of one kind (headers, cookies or query parameters) are forwarded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameRule {
@@ -32,6 +34,16 @@ pub struct ForwardRules {
     pub legacy: bool,
     /// `Accept-Encoding` normalization: (gzip, br) enabled in the cache policy.
     pub accept_encoding: (bool, bool),
+    /// The CloudFront-generated headers the policies name (added after viewer-request).
+    pub cloudfront: Vec<CloudFrontHeader>,
+}
+
+/// The header names a policy's `HeadersConfig` lists for inclusion.
+fn included<'a>(behavior: &str, names: &'a [String]) -> &'a [String] {
+    match behavior {
+        "whitelist" | "allViewerAndWhitelistCloudFront" => names,
+        _ => &[],
+    }
 }
 
 /// Headers never sent to an origin (hop-by-hop and CloudFront's always-removed ones).
@@ -170,7 +182,15 @@ impl ForwardRules {
                 &k.query_strings_config.query_strings,
                 false,
             );
+            let mut listed: Vec<&String> =
+                included(&k.headers_config.header_behavior, &k.headers_config.headers)
+                    .iter()
+                    .collect();
             if let Some(o) = orp {
+                listed.extend(included(
+                    &o.headers_config.header_behavior,
+                    &o.headers_config.headers,
+                ));
                 headers = headers.union(NameRule::from_behavior(
                     &o.headers_config.header_behavior,
                     &o.headers_config.headers,
@@ -196,6 +216,7 @@ impl ForwardRules {
                     k.enable_accept_encoding_gzip,
                     k.enable_accept_encoding_brotli,
                 ),
+                cloudfront: cloudfront_headers::listed(listed),
             };
         }
         let fv = b.forwarded_values.clone().unwrap_or_default();
@@ -219,6 +240,7 @@ impl ForwardRules {
             },
             legacy: true,
             accept_encoding: (false, false),
+            cloudfront: cloudfront_headers::listed(&fv.headers),
         }
     }
 
@@ -368,6 +390,7 @@ mod tests {
             query: NameRule::None,
             legacy: false,
             accept_encoding: (true, true),
+            cloudfront: Vec::new(),
         };
         let ae = |v: &str| {
             let mut h = HeaderMap::new();
@@ -425,6 +448,7 @@ mod tests {
             query: NameRule::Only(vec!["b".into(), "a".into()]),
             legacy: false,
             accept_encoding: (false, false),
+            cloudfront: Vec::new(),
         };
         assert_eq!(rules.query(Some("a=1&c=2&b=3")).unwrap(), "a=1&b=3");
         assert_eq!(rules.query(Some("c=2")), None);

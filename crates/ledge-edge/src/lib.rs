@@ -12,6 +12,7 @@
 
 pub mod body;
 pub mod cache;
+pub mod cloudfront_headers;
 pub mod drain;
 pub mod error;
 pub mod feed;

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 
 use crate::body::{EdgeBody, RequestBody};
 use crate::cache::EdgeCache;
+use crate::cloudfront_headers;
 use crate::error::{EdgeError, ErrorKind};
 use crate::ids::{self, EdgeIdentity};
 use crate::response::{self, names, x_cache};
@@ -249,13 +250,23 @@ impl<T: Triggers> Edge<T> {
         let req = Request::from_parts(parts, body);
 
         // ── viewer-request trigger ──
-        let req = match self.triggers.viewer_request(&ctx.trigger, req).await? {
+        let mut req = match self.triggers.viewer_request(&ctx.trigger, req).await? {
             Flow::Continue(req) => req,
             Flow::Respond(mut resp) => {
                 set_x_cache(&mut resp, x_cache::LAMBDA_GENERATED);
                 return self.viewer_response(&ctx, resp).await;
             }
         };
+        // CloudFront's headers about the viewer, for the cache key, origin-facing functions
+        // and the origin (never seen at viewer-request, §6.1).
+        let version = req.version();
+        cloudfront_headers::add(
+            req.headers_mut(),
+            &ctx.distribution.behaviors[ctx.behavior].forward.cloudfront,
+            version,
+            ctx.peer,
+            ctx.trigger.https,
+        );
 
         // ── cache lookup, origin fetch on a miss, cache store ──
         let resp = self.cache_or_fetch(&ctx, req).await;

@@ -54,8 +54,14 @@ pub struct Verdicts {
 pub struct WireNames(Vec<Box<str>>);
 
 impl WireNames {
-    /// The key an event shows for a (lower-case) header name.
+    /// The key an event shows for a (lower-case) header name: CloudFront's spelling for the
+    /// headers it generates, else the viewer's.
     pub fn key(names: Option<&WireNames>, name: &str) -> String {
+        if name.starts_with("cloudfront-") {
+            if let Some(h) = crate::cloudfront_headers::CloudFrontHeader::from_name(name) {
+                return h.key().to_string();
+            }
+        }
         names
             .and_then(|w| w.0.iter().find(|n| n.eq_ignore_ascii_case(name)))
             .map_or_else(

@@ -290,7 +290,10 @@ pub fn managed_origin_request_policies() -> Vec<(&'static str, OriginRequestPoli
             "33f36d7e-f396-46d9-90e0-52428a34d9dc",
             orp(
                 "AllViewerAndCloudFrontHeaders-2022-06",
-                list("allViewerAndWhitelistCloudFront", &[]),
+                list(
+                    "allViewerAndWhitelistCloudFront",
+                    CLOUDFRONT_HEADERS_2022_06,
+                ),
                 "all",
                 "all",
             ),
@@ -337,6 +340,35 @@ pub fn managed_origin_request_policies() -> Vec<(&'static str, OriginRequestPoli
         ),
     ]
 }
+
+/// The CloudFront headers the managed `AllViewerAndCloudFrontHeaders-2022-06` policy adds (the
+/// catalogue of CloudFront request headers as of that policy; lambda-edge.md §6.1).
+const CLOUDFRONT_HEADERS_2022_06: &[&str] = &[
+    "CloudFront-Forwarded-Proto",
+    "CloudFront-Is-Android-Viewer",
+    "CloudFront-Is-Desktop-Viewer",
+    "CloudFront-Is-IOS-Viewer",
+    "CloudFront-Is-Mobile-Viewer",
+    "CloudFront-Is-SmartTV-Viewer",
+    "CloudFront-Is-Tablet-Viewer",
+    "CloudFront-Viewer-Address",
+    "CloudFront-Viewer-ASN",
+    "CloudFront-Viewer-City",
+    "CloudFront-Viewer-Country",
+    "CloudFront-Viewer-Country-Name",
+    "CloudFront-Viewer-Country-Region",
+    "CloudFront-Viewer-Country-Region-Name",
+    "CloudFront-Viewer-Header-Count",
+    "CloudFront-Viewer-Header-Order",
+    "CloudFront-Viewer-Http-Version",
+    "CloudFront-Viewer-JA3-Fingerprint",
+    "CloudFront-Viewer-Latitude",
+    "CloudFront-Viewer-Longitude",
+    "CloudFront-Viewer-Metro-Code",
+    "CloudFront-Viewer-Postal-Code",
+    "CloudFront-Viewer-Time-Zone",
+    "CloudFront-Viewer-TLS",
+];
 
 /// The managed origin request policy with this id, if it is one.
 pub fn managed_origin_request_policy(id: &str) -> Option<OriginRequestPolicyConfig> {

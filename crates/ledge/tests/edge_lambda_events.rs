@@ -266,6 +266,78 @@ async fn origin_request_sees_what_the_origin_would_get() {
     }
 }
 
+/// CloudFront's headers about the viewer (§6.1), when the origin request policy names them:
+/// origin-facing functions and the origin get CloudFront's values (over the viewer's), a
+/// viewer-request function sees only what the viewer sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudfront_headers_reach_origin_facing_functions_and_the_origin() {
+    const ALL_VIEWER_AND_CLOUDFRONT: &str = "33f36d7e-f396-46d9-90e0-52428a34d9dc";
+    let o = Origin::new().route("/obj", Route::ok("body")).run().await;
+    let f = Function::node("dump", DUMP_JS);
+    let mut dists = Vec::new();
+    for (i, t) in ["viewer-request", "origin-request", "none"]
+        .iter()
+        .enumerate()
+    {
+        let mut d =
+            snapshot::distribution(&format!("E{i}"), &format!("{t}.ledge.localhost"), o.port());
+        let b = &mut d["Config"]["DefaultCacheBehavior"];
+        b["CachePolicyId"] = snapshot::CACHING_DISABLED.into();
+        b["OriginRequestPolicyId"] = ALL_VIEWER_AND_CLOUDFRONT.into();
+        if *t != "none" {
+            lambda::associate(&mut d, t, &f, false);
+        }
+        dists.push(d);
+    }
+    let mut b = Edge::builder(BIN).snapshot(lambda::snapshot(1, dists, &[&f]));
+    b = b.data_file(&f.package_path(), f.zip.clone());
+    let e = b.start();
+    let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148";
+    let headers = [
+        ("user-agent", iphone),
+        ("cloudfront-is-mobile-viewer", "spoofed"),
+    ];
+    let send = |host: &'static str| client::request(e.http, "GET", host, "/obj", &headers, "");
+    let value = |h: &Value, name: &str| h[name][0]["value"].as_str().map(str::to_string);
+
+    let r = send("viewer-request.ledge.localhost").await;
+    let h = &event_of(&r)["Records"][0]["cf"]["request"]["headers"];
+    assert_eq!(
+        value(h, "cloudfront-is-mobile-viewer").as_deref(),
+        Some("spoofed")
+    );
+    assert!(h.get("cloudfront-forwarded-proto").is_none(), "{h}");
+
+    let r = send("origin-request.ledge.localhost").await;
+    let h = &event_of(&r)["Records"][0]["cf"]["request"]["headers"];
+    for (name, want) in [
+        ("cloudfront-is-mobile-viewer", "true"),
+        ("cloudfront-is-ios-viewer", "true"),
+        ("cloudfront-is-desktop-viewer", "false"),
+        ("cloudfront-is-android-viewer", "false"),
+        ("cloudfront-forwarded-proto", "http"),
+        ("cloudfront-viewer-http-version", "1.1"),
+    ] {
+        assert_eq!(value(h, name).as_deref(), Some(want), "{name}: {h}");
+    }
+    assert_eq!(
+        h["cloudfront-is-mobile-viewer"][0]["key"],
+        json!("CloudFront-Is-Mobile-Viewer")
+    );
+    let address = value(h, "cloudfront-viewer-address").expect("address");
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    assert!(
+        h.get("cloudfront-viewer-country").is_none(),
+        "no geo data: {h}"
+    );
+
+    let r = send("none.ledge.localhost").await;
+    assert_eq!(r.status, 200);
+    let seen = o.last("/obj").expect("the origin saw the request");
+    assert_eq!(seen.headers["cloudfront-is-mobile-viewer"], "true");
+    assert_eq!(seen.headers["cloudfront-forwarded-proto"], "http");
+}
+
 const VERSION_JS: &str = r#"
 exports.handler = async (event) => {
   const r = event.Records[0].cf.response;
