@@ -267,6 +267,7 @@ impl<T: Triggers> Edge<T> {
             ctx.peer,
             ctx.trigger.https,
         );
+        self.triggers.viewer_request_done(&ctx.trigger, &req);
 
         // ── cache lookup, origin fetch on a miss, cache store ──
         let resp = self.cache_or_fetch(&ctx, req).await;

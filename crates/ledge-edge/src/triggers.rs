@@ -68,6 +68,13 @@ pub trait Triggers: Send + Sync + 'static {
         async move { Ok(Flow::Continue(req)) }
     }
 
+    /// Called with the request as the rest of the pipeline sees it once viewer-request is done
+    /// and CloudFront's own headers are added (what a viewer-response event shows, §1.3).
+    /// Not called when viewer-request answered itself. Default: nothing.
+    fn viewer_request_done(&self, ctx: &TriggerCtx, req: &Request<RequestBody>) {
+        let _ = (ctx, req);
+    }
+
     /// Called on a cache miss, before the request goes to the origin.
     /// Default: continue with the request unchanged.
     fn origin_request(

@@ -267,17 +267,22 @@ async fn origin_request_sees_what_the_origin_would_get() {
 }
 
 /// CloudFront's headers about the viewer (§6.1), when the origin request policy names them:
-/// origin-facing functions and the origin get CloudFront's values (over the viewer's), a
-/// viewer-request function sees only what the viewer sent.
+/// origin-facing functions, viewer-response and the origin get CloudFront's values (over the
+/// viewer's), a viewer-request function sees only what the viewer sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudfront_headers_reach_origin_facing_functions_and_the_origin() {
     const ALL_VIEWER_AND_CLOUDFRONT: &str = "33f36d7e-f396-46d9-90e0-52428a34d9dc";
     let o = Origin::new().route("/obj", Route::ok("body")).run().await;
     let f = Function::node("dump", DUMP_JS);
     let mut dists = Vec::new();
-    for (i, t) in ["viewer-request", "origin-request", "none"]
-        .iter()
-        .enumerate()
+    for (i, t) in [
+        "viewer-request",
+        "origin-request",
+        "viewer-response",
+        "none",
+    ]
+    .iter()
+    .enumerate()
     {
         let mut d =
             snapshot::distribution(&format!("E{i}"), &format!("{t}.ledge.localhost"), o.port());
@@ -329,6 +334,15 @@ async fn cloudfront_headers_reach_origin_facing_functions_and_the_origin() {
     assert!(
         h.get("cloudfront-viewer-country").is_none(),
         "no geo data: {h}"
+    );
+
+    // Viewer-response sees the request as the pipeline handed it on, CloudFront's headers too.
+    let r = send("viewer-response.ledge.localhost").await;
+    let h = &event_of(&r)["Records"][0]["cf"]["request"]["headers"];
+    assert_eq!(
+        value(h, "cloudfront-is-mobile-viewer").as_deref(),
+        Some("true"),
+        "{h}"
     );
 
     let r = send("none.ledge.localhost").await;

@@ -11,8 +11,9 @@
 //!   goes to the origin (§2.8), may pick another origin (§3.8), and the origin-response
 //!   function sees that request. The fetched (and changed) response is handed back to the
 //!   pipeline, which caches it like any origin response.
-//! - **viewer-response** gets the viewer request (after viewer-request) from a small per-request
-//!   stash keyed by the request id, since the pipeline hands it only the response.
+//! - **viewer-response** gets the viewer request as the pipeline handed it on (after
+//!   viewer-request, with CloudFront's own headers) from a small per-request stash keyed by the
+//!   request id, filled by `viewer_request_done`, since the pipeline hands it only the response.
 //!
 //! Behaviors without associations cost one scan of their (empty) association list.
 //! Failures map to §5.1: validation → 502 `LambdaValidationError` (logged to
@@ -317,30 +318,17 @@ impl LambdaTriggers {
         ctx: &TriggerCtx,
         req: Request<RequestBody>,
     ) -> Result<Flow, EdgeError> {
-        let behavior = &ctx.behavior;
-        let vreq = behavior.association(EventType::ViewerRequest);
-        let vresp = behavior.association(EventType::ViewerResponse).is_some();
-        let (mut parts, body) = req.into_parts();
-        let mut headers = convert::event_headers(&parts.headers, parts.extensions.get());
-        if headers.get("host").is_none() {
-            if let Some(a) = parts.uri.authority() {
-                headers.append("Host", a.as_str());
-            }
-        }
-        let mut record = convert::request_record(&parts.method, &parts.uri, headers, ctx.client_ip);
-        let Some(assoc) = vreq else {
-            if vresp {
-                self.stash(ctx, record);
-            }
-            return Ok(Flow::Continue(Request::from_parts(parts, body)));
+        let Some(assoc) = ctx.behavior.association(EventType::ViewerRequest) else {
+            return Ok(Flow::Continue(req));
         };
-        let mut body = body;
+        let mut record = viewer_record(ctx, &req);
+        let (mut parts, mut body) = req.into_parts();
         if assoc.include_body {
             let (b, exposed) = body::expose(body, VIEWER_BODY_LIMIT).await?;
             body = b;
             record.body = Some(exposed);
         }
-        let after = match self
+        match self
             .run(ctx, EventType::ViewerRequest, assoc, &record, None)
             .await?
         {
@@ -349,22 +337,10 @@ impl LambdaTriggers {
                 resp.extensions_mut().insert(FromViewerRequest);
                 return Ok(Flow::Respond(resp));
             }
-            Outcome::Unchanged => {
-                record.body = None;
-                record
-            }
+            Outcome::Unchanged => {}
             Outcome::Changed(ValidResult::Request(obj) | ValidResult::Response(obj)) => {
                 body = apply_request(&mut parts, body, &obj, &record)?;
-                convert::request_record(
-                    &parts.method,
-                    &parts.uri,
-                    convert::event_headers(&parts.headers, parts.extensions.get()),
-                    ctx.client_ip,
-                )
             }
-        };
-        if vresp {
-            self.stash(ctx, after);
         }
         Ok(Flow::Continue(Request::from_parts(parts, body)))
     }
@@ -486,6 +462,17 @@ impl LambdaTriggers {
             .await?;
         convert::apply_outcome(resp, &outcome, &[names::X_CACHE])
     }
+}
+
+/// A viewer request as a record (no body): an HTTP/2 viewer's `:authority` shows as `Host`.
+fn viewer_record(ctx: &TriggerCtx, req: &Request<RequestBody>) -> ev::Request {
+    let mut headers = convert::event_headers(req.headers(), req.extensions().get());
+    if headers.get("host").is_none() {
+        if let Some(a) = req.uri().authority() {
+            headers.append("Host", a.as_str());
+        }
+    }
+    convert::request_record(req.method(), req.uri(), headers, ctx.client_ip)
 }
 
 /// A result that failed validation: 502, with the reason on the error page (§5.3).
@@ -615,6 +602,17 @@ fn apply_request(
 }
 
 impl Triggers for LambdaTriggers {
+    fn viewer_request_done(&self, ctx: &TriggerCtx, req: &Request<RequestBody>) {
+        if ctx
+            .behavior
+            .association(EventType::ViewerResponse)
+            .is_none()
+        {
+            return;
+        }
+        self.stash(ctx, viewer_record(ctx, req));
+    }
+
     async fn viewer_request(
         &self,
         ctx: &TriggerCtx,
