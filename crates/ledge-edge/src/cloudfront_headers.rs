@@ -7,6 +7,7 @@
 //! for requests from inside AWS), ASN, TLS details, JA3 and the header order and count.
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use http::Version;
@@ -48,19 +49,40 @@ const ALL: [CloudFrontHeader; 9] = [
 
 /// What the generated headers are computed from.
 #[derive(Debug, Clone, Copy)]
-pub struct Viewer<'a> {
-    pub headers: &'a HeaderMap,
-    pub version: Version,
-    pub peer: SocketAddr,
-    pub https: bool,
+pub struct Viewer {
+    version: Version,
+    peer: SocketAddr,
+    https: bool,
+    device: Device,
+}
+
+impl Viewer {
+    /// The viewer of a request with these headers (its `User-Agent` read once).
+    pub fn new(headers: &HeaderMap, version: Version, peer: SocketAddr, https: bool) -> Viewer {
+        Viewer {
+            version,
+            peer,
+            https,
+            device: Device::of(headers.get(USER_AGENT)),
+        }
+    }
 }
 
 impl CloudFrontHeader {
     /// The header's name.
     pub fn name(self) -> HeaderName {
-        // A valid token by construction: the lower-cased key.
-        HeaderName::from_bytes(self.key().as_bytes())
-            .unwrap_or(HeaderName::from_static("cloudfront-unknown"))
+        // Built once from the keys (valid tokens by construction): a custom `HeaderName`
+        // made per request would allocate.
+        static NAMES: OnceLock<Vec<HeaderName>> = OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            ALL.iter()
+                .map(|h| {
+                    HeaderName::from_bytes(h.key().as_bytes())
+                        .unwrap_or(HeaderName::from_static("cloudfront-unknown"))
+                })
+                .collect()
+        });
+        names[self as usize].clone()
     }
 
     /// The name as CloudFront spells it (an event's `key`).
@@ -84,9 +106,9 @@ impl CloudFrontHeader {
     }
 
     /// The value for this viewer.
-    pub fn value(self, viewer: &Viewer<'_>) -> HeaderValue {
+    pub fn value(self, viewer: &Viewer) -> HeaderValue {
         let flag = |on: bool| HeaderValue::from_static(if on { "true" } else { "false" });
-        let device = || Device::of(viewer.headers.get(USER_AGENT));
+        let device = || viewer.device;
         match self {
             Self::ForwardedProto => {
                 HeaderValue::from_static(if viewer.https { "https" } else { "http" })
@@ -137,20 +159,9 @@ pub fn add(
     if wanted.is_empty() {
         return;
     }
-    let values: Vec<(HeaderName, HeaderValue)> = {
-        let viewer = Viewer {
-            headers,
-            version,
-            peer,
-            https,
-        };
-        wanted
-            .iter()
-            .map(|h| (h.name(), h.value(&viewer)))
-            .collect()
-    };
-    for (name, value) in values {
-        headers.insert(name, value);
+    let viewer = Viewer::new(headers, version, peer, https);
+    for h in wanted {
+        headers.insert(h.name(), h.value(&viewer));
     }
 }
 
@@ -214,6 +225,15 @@ mod tests {
     }
 
     #[test]
+    fn names_are_the_keys_in_lower_case() {
+        for (i, h) in ALL.into_iter().enumerate() {
+            assert_eq!(h as usize, i);
+            assert_eq!(h.name().as_str(), h.key().to_ascii_lowercase());
+            assert_eq!(CloudFrontHeader::from_name(h.key()), Some(h));
+        }
+    }
+
+    #[test]
     fn devices_from_user_agents() {
         let iphone = device("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148");
         assert!(iphone.mobile && iphone.ios && !iphone.tablet && !iphone.desktop());
@@ -260,12 +280,7 @@ mod tests {
         add(&mut h, &wanted, Version::HTTP_11, peer, true);
         assert_eq!(h["cloudfront-is-mobile-viewer"], "false");
         assert_eq!(h["cloudfront-forwarded-proto"], "https");
-        let v = Viewer {
-            headers: &h,
-            version: Version::HTTP_2,
-            peer,
-            https: false,
-        };
+        let v = Viewer::new(&h, Version::HTTP_2, peer, false);
         assert_eq!(
             CloudFrontHeader::ViewerAddress.value(&v),
             "203.0.113.9:4321"

@@ -176,11 +176,10 @@ impl<T: Triggers> Edge<T> {
 
     async fn serve(
         self: &Arc<Self>,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         conn: ConnInfo,
         request_id: &HeaderValue,
     ) -> Result<Response<EdgeBody>, EdgeError> {
-        let mut req = req;
         // Called for every request, so the sniff's request numbers stay in step.
         if let Some(verdicts) = conn.sniff.as_ref() {
             let (refusal, spellings) = verdicts.next_request();

@@ -54,20 +54,12 @@ pub struct Verdicts {
 pub struct WireNames(Vec<Box<str>>);
 
 impl WireNames {
-    /// The key an event shows for a (lower-case) header name: CloudFront's spelling for the
-    /// headers it generates, else the viewer's.
-    pub fn key(names: Option<&WireNames>, name: &str) -> String {
-        if name.starts_with("cloudfront-") {
-            if let Some(h) = crate::cloudfront_headers::CloudFrontHeader::from_name(name) {
-                return h.key().to_string();
-            }
-        }
-        names
-            .and_then(|w| w.0.iter().find(|n| n.eq_ignore_ascii_case(name)))
-            .map_or_else(
-                || ledge_model::event::canonical_key(name),
-                |n| n.to_string(),
-            )
+    /// How the viewer spelled a header name (given in any case), when not `Canonical-Case`.
+    pub fn spelling(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(name))
+            .map(|n| &**n)
     }
 }
 
@@ -121,11 +113,10 @@ impl Verdicts {
             .spellings
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // Entries of earlier requests are left over only if those requests never reached
+        // the pipeline; they go too.
         let mut names = Vec::new();
-        while let Some((i, _)) = all.front() {
-            if *i > index {
-                break;
-            }
+        while all.front().is_some_and(|(i, _)| *i <= index) {
             let Some((i, name)) = all.pop_front() else {
                 break;
             };

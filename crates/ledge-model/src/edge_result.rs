@@ -39,17 +39,19 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, ValidationError> {
     Err(ValidationError(msg.into()))
 }
 
-fn failed<T>(detail: &str) -> Result<T, ValidationError> {
-    invalid(format!(
+fn failure(detail: &str) -> ValidationError {
+    ValidationError(format!(
         "The Lambda function result failed validation: {detail}"
     ))
+}
+
+fn failed<T>(detail: &str) -> Result<T, ValidationError> {
+    Err(failure(detail))
 }
 
 const NOT_OBJECT: &str =
     "The Lambda function returned invalid JSON: The JSON output must be an object type.";
 const BAD_BODY: &str = "The body is not a string, is not an object, or exceeds the maximum size.";
-/// The reason CloudFront gives for a body it refuses (§5.3), as a whole.
-pub const BAD_BODY_REASON: &str = "The Lambda function result failed validation: The body is not a string, is not an object, or exceeds the maximum size.";
 const READ_ONLY: &str = "The function tried to add, delete, or change a read-only header.";
 
 /// Headers no function may set (§3.4), lower case; `x-amz-cf-` and `x-edge-` are prefixes.
@@ -103,6 +105,11 @@ pub fn read_only_headers(event: EventType) -> &'static [&'static str] {
         EventType::OriginResponse => &["transfer-encoding", "via"],
         EventType::ViewerResponse => &["warning", "via"],
     }
+}
+
+/// The failure of a result too large to be read at all (V9/V10: the body is over the limit).
+pub fn oversize_result() -> ValidationError {
+    failure(BAD_BODY)
 }
 
 /// Validates `result`, what the function at `event` returned, against `input`: the
@@ -251,13 +258,7 @@ fn check_request_body(event: EventType, body: &Value) -> Result<(), ValidationEr
             if data.len() > base64_len(limit) {
                 return failed(BAD_BODY);
             }
-            decode_base64(data)
-                .ok_or_else(|| {
-                    ValidationError(format!(
-                        "The Lambda function result failed validation: {BAD_BODY}"
-                    ))
-                })?
-                .len()
+            decode_base64(data).ok_or_else(|| failure(BAD_BODY))?.len()
         }
         _ => return failed("The body encoding must be text or base64."),
     };

@@ -206,6 +206,17 @@ pub struct Response {
     pub status_description: String,
 }
 
+impl Response {
+    /// `200 OK` with no headers: the response a response event shows when it has none.
+    pub fn ok() -> Response {
+        Response {
+            headers: Headers::new(),
+            status: "200".to_string(),
+            status_description: "OK".to_string(),
+        }
+    }
+}
+
 /// One header line: `key` keeps the wire spelling; it may be missing in function results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderEntry {
@@ -428,11 +439,7 @@ impl EventInput {
             request.body = None;
         }
         let response = if is_response {
-            Some(self.response.unwrap_or_else(|| Response {
-                headers: Headers::new(),
-                status: "200".to_string(),
-                status_description: "OK".to_string(),
-            }))
+            Some(self.response.unwrap_or_else(Response::ok))
         } else {
             None
         };

@@ -75,11 +75,7 @@ impl Formatter for PythonFormatter {
         w: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
+        item_separator(w, first)
     }
 
     fn begin_object_key<W: ?Sized + io::Write>(
@@ -87,15 +83,11 @@ impl Formatter for PythonFormatter {
         w: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            w.write_all(b", ")
-        }
+        item_separator(w, first)
     }
 
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        w.write_all(b": ")
+        w.write_all(JsonStyle::Python.key_separator().as_bytes())
     }
 
     fn write_string_fragment<W: ?Sized + io::Write>(
@@ -118,6 +110,15 @@ impl Formatter for PythonFormatter {
             plain = at + c.len_utf8();
         }
         w.write_all(&fragment.as_bytes()[plain..])
+    }
+}
+
+/// `", "` before every member but the first.
+fn item_separator<W: ?Sized + io::Write>(w: &mut W, first: bool) -> io::Result<()> {
+    if first {
+        Ok(())
+    } else {
+        w.write_all(JsonStyle::Python.item_separator().as_bytes())
     }
 }
 

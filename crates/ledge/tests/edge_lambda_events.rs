@@ -26,6 +26,14 @@ exports.handler = async (event) => {
 };
 "#;
 
+/// An edge serving `distributions`, all associated with the one function `f`.
+fn start_with(f: &Function, distributions: Vec<Value>) -> Edge {
+    Edge::builder(BIN)
+        .snapshot(lambda::snapshot(1, distributions, &[f]))
+        .data_file(&f.package_path(), f.zip.clone())
+        .start()
+}
+
 fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object()
         .map(|o| o.keys().cloned().collect())
@@ -84,9 +92,7 @@ async fn events_match_the_spec_for_all_four_types() {
         lambda::associate(&mut d, t, &f, false);
         dists.push(d);
     }
-    let mut b = Edge::builder(BIN).snapshot(lambda::snapshot(1, dists, &[&f]));
-    b = b.data_file(&f.package_path(), f.zip.clone());
-    let e = b.start();
+    let e = start_with(&f, dists);
 
     for (i, t) in types.iter().enumerate() {
         let host = format!("{t}.ledge.localhost");
@@ -210,9 +216,7 @@ async fn header_keys_are_spelled_as_on_the_wire() {
     let f = Function::node("dump", DUMP_JS);
     let mut d = snapshot::distribution("E0", "vreq.ledge.localhost", o.port());
     lambda::associate(&mut d, "viewer-request", &f, false);
-    let mut b = Edge::builder(BIN).snapshot(lambda::snapshot(1, vec![d], &[&f]));
-    b = b.data_file(&f.package_path(), f.zip.clone());
-    let e = b.start();
+    let e = start_with(&f, vec![d]);
     let head = "GET /obj HTTP/1.1\r\nhost: vreq.ledge.localhost\r\nX-MiXeD-case: a\r\n\
                 USER-AGENT: t\r\nAccept: */*\r\ncookie: a=1\r\nCookie: b=2\r\n";
     let raw = format!("{head}\r\n{head}Connection: close\r\n\r\n");
@@ -244,9 +248,7 @@ async fn origin_request_sees_what_the_origin_would_get() {
     let f = Function::node("dump", DUMP_JS);
     let mut d = snapshot::distribution("E0", "oreq.ledge.localhost", o.port());
     lambda::associate(&mut d, "origin-request", &f, false);
-    let mut b = Edge::builder(BIN).snapshot(lambda::snapshot(1, vec![d], &[&f]));
-    b = b.data_file(&f.package_path(), f.zip.clone());
-    let e = b.start();
+    let e = start_with(&f, vec![d]);
     for (version, forwarded) in [("1.1", true), ("1.0", false)] {
         let raw = format!(
             "GET /obj HTTP/{version}\r\nHost: oreq.ledge.localhost\r\nAccept-Encoding: gzip\r\n\
@@ -294,9 +296,7 @@ async fn cloudfront_headers_reach_origin_facing_functions_and_the_origin() {
         }
         dists.push(d);
     }
-    let mut b = Edge::builder(BIN).snapshot(lambda::snapshot(1, dists, &[&f]));
-    b = b.data_file(&f.package_path(), f.zip.clone());
-    let e = b.start();
+    let e = start_with(&f, dists);
     let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148";
     let headers = [
         ("user-agent", iphone),

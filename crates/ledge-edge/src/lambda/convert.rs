@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::Outcome;
 use crate::body::EdgeBody;
+use crate::cloudfront_headers::CloudFrontHeader;
 use crate::error::EdgeError;
 use crate::sniff::WireNames;
 
@@ -32,9 +33,23 @@ pub(crate) fn event_headers(h: &HeaderMap, spelled: Option<&WireNames>) -> ev::H
         if is_disallowed_header(n) {
             continue;
         }
-        out.append(WireNames::key(spelled, n), header_text(value));
+        out.append(event_key(spelled, n), header_text(value));
     }
     out
+}
+
+/// The `key` an event shows for a (lower-case) header name (§2.4): CloudFront's spelling for
+/// the headers CloudFront adds, else the viewer's, else `Canonical-Case`.
+fn event_key(spelled: Option<&WireNames>, name: &str) -> String {
+    if name.starts_with("cloudfront-") {
+        if let Some(h) = CloudFrontHeader::from_name(name) {
+            return h.key().to_string();
+        }
+    }
+    match spelled.and_then(|w| w.spelling(name)) {
+        Some(wire) => wire.to_string(),
+        None => ev::canonical_key(name),
+    }
 }
 
 /// A request record (no body, no origin).

@@ -73,11 +73,7 @@ pub(crate) fn write_event(
         let response = match response {
             Some(r) => r,
             None => {
-                default = ev::Response {
-                    headers: ev::Headers::new(),
-                    status: "200".into(),
-                    status_description: "OK".into(),
-                };
+                default = ev::Response::ok();
                 &default
             }
         };

@@ -207,12 +207,12 @@ impl LambdaTriggers {
             Ok(p) => p,
             Err(e @ InvokeError::ResponseTooLarge { .. }) => {
                 // An oversize result is a result that fails validation (§3.2 V9/V10).
-                let reason = format!(
-                    "The Lambda function result failed validation: The body is not a string, is not an object, or exceeds the maximum size. ({e})"
+                let invalid = edge_result::oversize_result();
+                let logged = format!("{} ({e})", invalid.0);
+                self.validation_log(ctx, request_id, &invocation.request_id, arn, &logged);
+                return Err(
+                    EdgeError::because(ErrorKind::LambdaValidationError, e).with_reason(invalid.0)
                 );
-                self.validation_log(ctx, request_id, &invocation.request_id, arn, &reason);
-                return Err(EdgeError::because(ErrorKind::LambdaValidationError, e)
-                    .with_reason(edge_result::BAD_BODY_REASON));
             }
             Err(e) => {
                 let kind = match e {

@@ -116,5 +116,7 @@ GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHOST: x\r\n\r\n";
         assert_eq!(names(v.next_request().1), None);
         assert_eq!(names(v.next_request().1), Some(vec!["HOST".to_string()]));
     }
-    assert_eq!(WireNames::key(None, "x-my-header"), "X-My-Header");
+    let w = WireNames(vec!["x-LOWER".into()]);
+    assert_eq!(w.spelling("X-Lower"), Some("x-LOWER"));
+    assert_eq!(w.spelling("host"), None);
 }
