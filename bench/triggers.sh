@@ -2,19 +2,22 @@
 # Lambda@Edge trigger overhead: wrk against one ledge edge serving five distributions, in one run.
 #
 #   bench/triggers.sh            # needs nginx (origin), wrk, node and python3
-#   EDGE_FLAGS="--pin-threads true" bench/triggers.sh   # extra flags for ledge edge
+#   EDGE_FLAGS="--edge-threads 1" bench/triggers.sh   # extra flags for ledge edge
 #
-# Scenarios (same 1 KiB object; CONNS keep-alive connections, wrk with 2 threads (1 for CONNS=1), DURATION s each
-# after WARMUP s (default 2) of the same load that is not measured):
+# Scenarios (same 1 KiB object; CONNS keep-alive connections, wrk with 2 threads (1 for CONNS=1)), each
+# warmed up for WARMUP s (default 2) at the same load, not measured, then measured for DURATION s
+# (default 5) in each of ROUNDS rounds (default 5) that run every scenario in turn:
 #   none        CachingOptimized, no function (cache hits)
 #   vreq-node   the same with a no-op viewer-request function in Node.js (returns the request)
 #   vreq-python the same in Python
 #   none-miss   CachingDisabled, no function (every request goes to the origin)
 #   all4-node   CachingDisabled with no-op Node.js functions on all four triggers
-# "added p50" compares each function scenario with its no-function baseline, per trigger.
+# Each cell is the median over the rounds; "vs baseline" and "added p50" compare a scenario with
+# its no-function baseline of the same round (every round's value in brackets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-32}
 WARMUP=${WARMUP:-2}
 THREADS=$(( CONNS < 2 ? CONNS : 2 ))
@@ -85,13 +88,8 @@ LEDGE_LOG=warn ./target/release/ledge edge --config-file "$work/snapshot.json" -
   --edge-listen "127.0.0.1:$LEDGE" ${EDGE_FLAGS:-} > "$work/logs/ledge.out" 2> "$work/logs/ledge.err" & pids+=($!)
 for _ in $(seq 100); do curl -fs -o /dev/null -H 'Host: none.ledge.localhost' "http://127.0.0.1:$LEDGE/1k.txt" && break; sleep 0.1; done
 
-run() { # name → "req/s p50_us p99_us"
-  local host="$1.ledge.localhost"
-  curl -fs -o /dev/null -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" # fills the cache
-  # Warm-up at the same concurrency, not measured: the targets are about warm functions, and
-  # a version's workers (one per edge thread) start on the first requests that need them.
-  wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" > /dev/null
-  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -H "Host: $host" "http://127.0.0.1:$LEDGE/1k.txt" > "$work/wrk.$1"
+measure() { # name seconds → "req/s p50_us p99_us non2xx"
+  wrk -t"$THREADS" -c"$CONNS" -d"$2s" --latency -H "Host: $1.ledge.localhost" "http://127.0.0.1:$LEDGE/1k.txt" > "$work/wrk.$1"
   python3 - "$work/wrk.$1" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
@@ -108,14 +106,38 @@ print(f"{rps:.0f} {p50:.0f} {p99:.0f} {errs.group(1) if errs else 0}")
 PY
 }
 
-declare -A R
-for s in none vreq-node vreq-python none-miss all4-node; do R[$s]=$(run $s); done
-echo "| scenario | req/s | p50 | p99 | non-2xx | vs baseline req/s | added p50 per trigger |"
-echo "|---|---|---|---|---|---|---|"
-row() { # scenario baseline triggers
-  read -r rps p50 p99 errs <<< "${R[$1]}"
-  if [ -z "$2" ]; then echo "| $1 | $rps | ${p50} µs | ${p99} µs | $errs | — | — |"; return; fi
-  read -r brps bp50 _ _ <<< "${R[$2]}"
-  python3 -c "print('| $1 | $rps | ${p50} µs | ${p99} µs | $errs | %.2f | %.0f µs |' % ($rps/$brps, ($p50-$bp50)/$3))"
-}
-row none "" 0; row vreq-node none 1; row vreq-python none 1; row none-miss "" 0; row all4-node none-miss 4
+SCENARIOS="none vreq-node vreq-python none-miss all4-node"
+# Warm-up at the same concurrency, not measured: the targets are about warm functions, and a
+# version's workers (one per edge thread) start on the first requests that need them.
+for s in $SCENARIOS; do
+  curl -fs -o /dev/null -H "Host: $s.ledge.localhost" "http://127.0.0.1:$LEDGE/1k.txt" # fills the cache
+  measure "$s" "$WARMUP" > /dev/null
+done
+# Rounds of every scenario in turn: a shared host drifts within minutes, and each scenario is
+# compared with its baseline of the same round, so that a drift does not pass for a difference.
+for r in $(seq "$ROUNDS"); do
+  for s in $SCENARIOS; do echo "$r $s $(measure "$s" "$DURATION")"; done
+done > "$work/results"
+python3 - "$work/results" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    r, s, rps, p50, p99, errs = line.split()
+    runs.setdefault(s, {})[r] = (float(rps), float(p50), float(p99), int(errs))
+med = statistics.median
+print("| scenario | req/s | p50 | p99 | non-2xx | vs baseline req/s | added p50 per trigger |")
+print("|---|---|---|---|---|---|---|")
+for s, base, triggers in [("none", None, 0), ("vreq-node", "none", 1), ("vreq-python", "none", 1),
+                          ("none-miss", None, 0), ("all4-node", "none-miss", 4)]:
+    rounds = runs[s]
+    rps, p50, p99 = (med([v[i] for v in rounds.values()]) for i in range(3))
+    errs = sum(v[3] for v in rounds.values())
+    row = f"| {s} | {rps:.0f} | {p50:.0f} µs | {p99:.0f} µs | {errs} |"
+    if base is None:
+        print(row + " — | — |")
+        continue
+    ratios = [rounds[r][0] / runs[base][r][0] for r in rounds]
+    added = [(rounds[r][1] - runs[base][r][1]) / triggers for r in rounds]
+    print(row + f" **{med(ratios):.2f}** ({', '.join(f'{x:.2f}' for x in ratios)}) |"
+          f" **{med(added):.0f} µs** ({', '.join(f'{x:.0f}' for x in added)}) |")
+PY
