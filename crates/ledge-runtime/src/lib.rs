@@ -32,6 +32,7 @@ mod package;
 mod pidns;
 mod protocol;
 mod runtime;
+mod socket;
 mod tmpfs;
 mod worker;
 

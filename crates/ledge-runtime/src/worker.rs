@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::net::UnixListener;
 use tokio::process::Child;
 use tokio::time::Instant;
 
@@ -34,6 +34,7 @@ use crate::limits::{self, WorkerLimits};
 use crate::logs::{self, LogLine};
 use crate::pidns;
 use crate::protocol::{self, ReadError, Reply};
+use crate::socket::WorkerSocket;
 use crate::tmpfs::TmpMount;
 
 /// Everything needed to start workers of one version; fixed at load.
@@ -153,7 +154,7 @@ pub(crate) struct Worker {
     pub(crate) home: Home,
     child: Child,
     pid: u32,
-    stream: UnixStream,
+    stream: WorkerSocket,
     rbuf: BytesMut,
     raw: Arc<RawOutput>,
     pub(crate) log_stream: Arc<str>,
@@ -230,7 +231,13 @@ impl Worker {
         })
         .await;
         let mut worker_stream = match accepted {
-            Ok(Some(stream)) => stream,
+            Ok(Some(stream)) => match WorkerSocket::new(stream) {
+                Ok(socket) => socket,
+                Err(e) => {
+                    limits::kill_group(pid);
+                    return Err(SpawnError::Io(e));
+                }
+            },
             Ok(None) => {
                 let status = wait_exit(&mut child, namespaced).await;
                 settle(readers).await;
@@ -391,12 +398,7 @@ impl Worker {
         if self.home == here {
             return Ok(());
         }
-        // A second descriptor of the same socket joins this runtime's driver; dropping the old
-        // one leaves the old driver. The socket itself stays open throughout.
-        let fd = std::os::fd::AsFd::as_fd(&self.stream).try_clone_to_owned()?;
-        let std_stream = std::os::unix::net::UnixStream::from(fd);
-        std_stream.set_nonblocking(true)?;
-        self.stream = UnixStream::from_std(std_stream)?;
+        self.stream = self.stream.rehome()?;
         self.home = here;
         Ok(())
     }

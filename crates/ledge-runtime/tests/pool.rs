@@ -263,6 +263,67 @@ fn workers_serve_several_single_threaded_runtimes() {
     drop(rt);
 }
 
+/// Voluntary context switches of the calling thread (`/proc/thread-self/status`) or, in a
+/// handler, of the worker's main thread (`/proc/self/status`).
+fn waits_of(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+const NODE_WAITS: &str = r#"
+exports.handler = async () => ({ status: require('fs').readFileSync('/proc/self/status', 'utf8') });
+"#;
+const PYTHON_WAITS: &str =
+    "def handler(event, context):\n    return {'status': open('/proc/self/status').read()}\n";
+
+#[test]
+fn an_invocation_costs_each_side_one_wait() {
+    // Sequential invocations on one edge-like thread: ledge waits once for each answer and the
+    // worker once for each request. A Unix socket also signals its writer whenever the reader
+    // takes data; a side that listened for that woke twice per invocation, for nothing.
+    for (runtime, handler, file, code) in [
+        ("nodejs20.x", "index.handler", "index.js", NODE_WAITS),
+        (
+            "python3.12",
+            "lambda_function.handler",
+            "lambda_function.py",
+            PYTHON_WAITS,
+        ),
+    ] {
+        let local = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        local.block_on(async {
+            let rt = runtime_with(|_| {});
+            let f = rt.load(runtime, handler, &[(file, code)]).await;
+            let worker_waits = |v: Value| waits_of(v["status"].as_str().unwrap());
+            let ours = || waits_of(&std::fs::read_to_string("/proc/thread-self/status").unwrap());
+            for _ in 0..20 {
+                call(&f, "{}").await;
+            }
+            const N: u64 = 200;
+            let (worker0, ours0) = (worker_waits(call(&f, "{}").await), ours());
+            let mut last = 0;
+            for _ in 0..N {
+                last = worker_waits(call(&f, "{}").await);
+            }
+            let (worker, ours) = (last - worker0, ours() - ours0);
+            assert!(
+                worker * 2 <= N * 3,
+                "{runtime}: the worker waited {worker} times for {N} invocations"
+            );
+            assert!(
+                ours * 2 <= N * 3,
+                "{runtime}: ledge waited {ours} times for {N} invocations"
+            );
+        });
+    }
+}
+
 #[tokio::test]
 async fn node_wide_limit_throttles_across_versions() {
     let rt = runtime_with(|c| {

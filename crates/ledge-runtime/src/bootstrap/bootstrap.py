@@ -307,6 +307,10 @@ def _max_rss_kib():
 def main():
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.connect(_env["LEDGE_SOCKET"])
+    # With a timeout, CPython waits in poll() for the socket to be readable before each recv.
+    # A bare blocking recv also wakes each time ledge reads an answer (a Unix socket tells its
+    # writer there is room again): a wake-up of this process for nothing per invocation.
+    sock.settimeout(86400.0)
     sendall = sock.sendall
 
     def send(kind, body):
@@ -332,7 +336,10 @@ def main():
                     frame = bytes(pending[4 : 4 + n])
                     del pending[: 4 + n]
                     return frame
-            chunk = recv(65536)
+            try:
+                chunk = recv(65536)
+            except _socket.timeout:
+                continue
             if not chunk:
                 sys.exit(0)
             pending.extend(chunk)
