@@ -4,7 +4,8 @@
 //! An invocation first takes a permit from the version's and then the node's semaphore (waiting
 //! in a bounded queue, or failing with [`InvokeError::Throttled`] when the queue is full), then
 //! a worker: an idle one already driven by the caller's runtime, else an idle worker not yet in
-//! use (prewarmed), else an idle one driven elsewhere, else (when
+//! use (prewarmed), else an idle one driven elsewhere (which moves to the caller's runtime once
+//! that runtime's callers have used it several times in a row), else (when
 //! [`RuntimeConfig::warm_wait`](crate::RuntimeConfig) allows) a place in the queue of a busy
 //! one, else a new worker (a cold start). Workers in use are [`Lane`]s: a task drives each, so
 //! an invocation whose caller goes away finishes on its own and leaves the worker sound, and
@@ -184,6 +185,8 @@ fn parallelism() -> usize {
 enum Pick {
     /// An idle lane, claimed.
     Idle(Arc<Lane>),
+    /// An idle lane of another runtime, claimed, whose worker is to move to the caller's.
+    Move(Arc<Lane>),
     /// A place in a busy lane's queue, claimed.
     Queued(Arc<Lane>),
     /// A started worker not in use yet.
@@ -218,6 +221,7 @@ impl Pool {
                 .rev()
                 .find(|l| l.home == home && l.try_claim_idle())
             {
+                lane.note_caller(home);
                 return Pick::Idle(lane.clone());
             }
         }
@@ -226,6 +230,9 @@ impl Pool {
         }
         let lanes = self.lanes();
         if let Some(lane) = lanes.iter().rev().find(|l| l.try_claim_idle()) {
+            if lane.note_caller(home) {
+                return Pick::Move(lane.clone());
+            }
             return Pick::Idle(lane.clone());
         }
         if may_queue {
@@ -466,6 +473,13 @@ impl FunctionHandle {
                 Pick::Unused(worker) => match self.pool.start_lane(*worker, info) {
                     Ok(lane) => (lane, None),
                     Err(e) => return self.init_failed(invocation, SpawnError::Io(e)),
+                },
+                Pick::Move(lane) => match lane.hand_over().await {
+                    Some(worker) => match self.pool.start_lane(worker, info) {
+                        Ok(lane) => (lane, None),
+                        Err(e) => return self.init_failed(invocation, SpawnError::Io(e)),
+                    },
+                    None => continue,
                 },
                 Pick::Nothing => {
                     self.flush_last_words();

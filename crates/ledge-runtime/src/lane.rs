@@ -16,7 +16,7 @@
 //! and pay a cold start instead of a long wait, as Lambda would.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -35,6 +35,8 @@ const MAX_AHEAD: usize = 16;
 const MAX_AHEAD_BYTES: usize = 64 * 1024;
 /// Outstanding invocations on one lane, at most, before a caller looks elsewhere.
 pub(crate) const MAX_QUEUED: usize = 64;
+/// Invocations in a row from another runtime's thread after which an idle lane moves there.
+const MOVE_AFTER: u32 = 8;
 
 /// One invocation for a lane: its encoded request and where its outcome goes.
 #[derive(Debug)]
@@ -136,6 +138,11 @@ pub(crate) struct Lane {
     /// Set to end the driver once nothing is outstanding (retired, or the version closed).
     stop: AtomicBool,
     last_used: Mutex<Instant>,
+    /// Invocations in a row that came from another runtime than the lane's.
+    strays: AtomicU32,
+    /// Where the driver hands its worker over to a caller on another runtime (see
+    /// [`Lane::hand_over`]). Locked after `queue`, never before.
+    handover: Mutex<Option<oneshot::Sender<Worker>>>,
 }
 
 /// A claim that makes a lane unclaimable: it is being retired.
@@ -151,6 +158,8 @@ impl Lane {
             outstanding: AtomicUsize::new(1),
             stop: AtomicBool::new(false),
             last_used: Mutex::new(Instant::now()),
+            strays: AtomicU32::new(0),
+            handover: Mutex::new(None),
         });
         // Only these settings, not the version itself: a version's resources (its /tmp mount)
         // go when its last handle does, not when the last driver has noticed.
@@ -191,6 +200,44 @@ impl Lane {
                 (n < MAX_QUEUED).then_some(n + 1)
             })
             .is_ok()
+    }
+
+    /// Notes who claimed the lane: true when callers on another runtime have used it
+    /// [`MOVE_AFTER`] times in a row, and it had better move to them (see [`Lane::hand_over`]).
+    ///
+    /// A lane serves callers of any runtime, but each invocation from elsewhere costs two
+    /// wake-ups of another thread (the call there, the outcome back): with one connection on
+    /// one edge thread and the version's worker driven by the other, every request paid them.
+    pub(crate) fn note_caller(&self, home: Home) -> bool {
+        if home == self.home {
+            if self.strays.load(Ordering::Relaxed) != 0 {
+                self.strays.store(0, Ordering::Relaxed);
+            }
+            return false;
+        }
+        self.strays.fetch_add(1, Ordering::Relaxed) + 1 >= MOVE_AFTER
+    }
+
+    /// Ends this lane, which the caller claimed idle, and gives the caller its worker, to
+    /// drive on the caller's runtime. `None` if the worker went away meanwhile.
+    pub(crate) async fn hand_over(&self) -> Option<Worker> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let queue = self.lock();
+            if queue.is_none() {
+                return None;
+            }
+            *self.handover.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+        }
+        self.wake.notify_one();
+        rx.await.ok()
+    }
+
+    fn take_handover(&self) -> Option<oneshot::Sender<Worker>> {
+        self.handover
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Gives back a claim that was not used.
@@ -269,6 +316,8 @@ impl Drop for Ending<'_> {
         for _ in jobs.into_iter().flatten() {
             self.0.release();
         }
+        // A caller waiting for the worker hears that it is gone.
+        drop(self.0.take_handover());
     }
 }
 
@@ -349,6 +398,11 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
             if lane.stop.load(Ordering::Acquire) && lane.outstanding() == 0
                 || lane.outstanding() >= RETIRING
             {
+                return;
+            }
+            if let Some(to) = lane.take_handover() {
+                // Jobs queued from now on are dropped with the lane: their callers look again.
+                let _ = to.send(worker);
                 return;
             }
             tokio::select! {

@@ -263,6 +263,61 @@ fn workers_serve_several_single_threaded_runtimes() {
     drop(rt);
 }
 
+#[test]
+fn a_worker_moves_to_the_runtime_that_keeps_using_it() {
+    // An edge runs one single-threaded runtime per core. A worker started on one thread and
+    // then used only by another moves to that other thread (each invocation across threads
+    // costs two thread wake-ups): the thread that started it can end and it serves on.
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let (rt, f) = main.block_on(async {
+        let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
+        let f = rt
+            .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+            .await;
+        (rt, f)
+    });
+    let pid_of = |v: Value| v["pid"].as_u64().unwrap();
+    let (started, first_pid) = std::sync::mpsc::channel();
+    let (end, ended) = tokio::sync::oneshot::channel::<()>();
+    let starter = {
+        let f = f.clone();
+        std::thread::spawn(move || {
+            let local = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            local.block_on(async {
+                started.send(pid_of(call(&f, "{}").await)).unwrap();
+                let _ = ended.await;
+            })
+        })
+    };
+    let pid = first_pid.recv().unwrap();
+    let user = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    user.block_on(async {
+        for _ in 0..20 {
+            assert_eq!(pid_of(call(&f, "{}").await), pid, "the warm worker serves");
+        }
+    });
+    // The starting thread's runtime ends, and with it every task it drove.
+    end.send(()).unwrap();
+    starter.join().unwrap();
+    user.block_on(async {
+        assert_eq!(
+            pid_of(call(&f, "{}").await),
+            pid,
+            "the worker moved and lives on"
+        );
+    });
+    assert_eq!(f.cold_starts(), 1);
+    drop(f);
+    drop(user);
+    main.block_on(async { drop(rt) });
+}
+
 /// Voluntary context switches of the calling thread (`/proc/thread-self/status`) or, in a
 /// handler, of the worker's main thread (`/proc/self/status`).
 fn waits_of(status: &str) -> u64 {
