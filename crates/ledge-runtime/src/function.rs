@@ -250,6 +250,7 @@ impl Pool {
             };
             for lane in [shortest(true), shortest(false)].into_iter().flatten() {
                 if lane.try_claim_queued() {
+                    lane.note_caller(home);
                     return Pick::Queued(lane.clone());
                 }
             }

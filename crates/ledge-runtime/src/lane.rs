@@ -35,8 +35,12 @@ const MAX_AHEAD: usize = 16;
 const MAX_AHEAD_BYTES: usize = 64 * 1024;
 /// Outstanding invocations on one lane, at most, before a caller looks elsewhere.
 pub(crate) const MAX_QUEUED: usize = 64;
-/// Invocations in a row from another runtime's thread after which an idle lane moves there.
+/// Invocations in a row from another runtime's thread after which an idle lane moves there...
 const MOVE_AFTER: u32 = 8;
+/// ...if its own runtime has not used it for this long (milliseconds): under load every thread
+/// borrows idle lanes from the others, and lanes moving back and forth would cost more than
+/// the borrowing.
+const MOVE_QUIET_MS: u64 = 50;
 
 /// One invocation for a lane: its encoded request and where its outcome goes.
 #[derive(Debug)]
@@ -140,6 +144,8 @@ pub(crate) struct Lane {
     last_used: Mutex<Instant>,
     /// Invocations in a row that came from another runtime than the lane's.
     strays: AtomicU32,
+    /// When the lane's own runtime last claimed it ([`clock_ms`]).
+    home_claimed_ms: AtomicU64,
     /// Where the driver hands its worker over to a caller on another runtime (see
     /// [`Lane::hand_over`]). Locked after `queue`, never before.
     handover: Mutex<Option<oneshot::Sender<Worker>>>,
@@ -159,6 +165,7 @@ impl Lane {
             stop: AtomicBool::new(false),
             last_used: Mutex::new(Instant::now()),
             strays: AtomicU32::new(0),
+            home_claimed_ms: AtomicU64::new(clock_ms()),
             handover: Mutex::new(None),
         });
         // Only these settings, not the version itself: a version's resources (its /tmp mount)
@@ -203,19 +210,26 @@ impl Lane {
     }
 
     /// Notes who claimed the lane: true when callers on another runtime have used it
-    /// [`MOVE_AFTER`] times in a row, and it had better move to them (see [`Lane::hand_over`]).
+    /// [`MOVE_AFTER`] times in a row and its own runtime has not for [`MOVE_QUIET_MS`]: it had
+    /// better move to them (see [`Lane::hand_over`]).
     ///
     /// A lane serves callers of any runtime, but each invocation from elsewhere costs two
     /// wake-ups of another thread (the call there, the outcome back): with one connection on
     /// one edge thread and the version's worker driven by the other, every request paid them.
     pub(crate) fn note_caller(&self, home: Home) -> bool {
+        let now = clock_ms();
         if home == self.home {
+            // Loads first: the lane is shared by threads, and unchanged values stay unwritten.
+            if self.home_claimed_ms.load(Ordering::Relaxed) != now {
+                self.home_claimed_ms.store(now, Ordering::Relaxed);
+            }
             if self.strays.load(Ordering::Relaxed) != 0 {
                 self.strays.store(0, Ordering::Relaxed);
             }
             return false;
         }
         self.strays.fetch_add(1, Ordering::Relaxed) + 1 >= MOVE_AFTER
+            && now.saturating_sub(self.home_claimed_ms.load(Ordering::Relaxed)) >= MOVE_QUIET_MS
     }
 
     /// Ends this lane, which the caller claimed idle, and gives the caller its worker, to
@@ -304,6 +318,16 @@ impl Lane {
         self.stop.store(true, Ordering::Release);
         self.wake.notify_one();
     }
+}
+
+/// Milliseconds on a clock of this process, for comparing claim times.
+fn clock_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis()
+        .min(u128::from(u64::MAX)) as u64
 }
 
 /// Ends a lane when its driver ends, also when the driver's runtime shuts down: queued jobs
