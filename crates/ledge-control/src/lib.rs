@@ -70,6 +70,12 @@ pub struct ControlConfig {
     pub sweep_interval: Duration,
     /// Run functions for Invoke (in `<data_dir>/runtime`). Default true.
     pub run_functions: bool,
+    /// Size of each function version's `/tmp` for Invoke, in bytes. Default: the runtime's
+    /// (512 MiB).
+    pub function_tmp_size: Option<u64>,
+    /// Start each Invoke worker in a PID namespace of its own. Default: the runtime's (on
+    /// when running as root).
+    pub function_pid_namespaces: Option<bool>,
     /// Domain under which distributions get their `DomainName` (`<generated>.<edge_domain>`).
     /// Default `ledge.localhost`.
     pub edge_domain: String,
@@ -90,6 +96,8 @@ impl Default for ControlConfig {
             orphan_grace: Duration::from_secs(3600),
             sweep_interval: Duration::from_secs(3600),
             run_functions: true,
+            function_tmp_size: None,
+            function_pid_namespaces: None,
             edge_domain: "ledge.localhost".into(),
             edge_heartbeat_timeout: Duration::from_secs(60),
         }
@@ -241,6 +249,12 @@ impl ControlPlane {
             let mut rc = ledge_runtime::RuntimeConfig::new(config.data_dir.join("runtime"));
             rc.region = config.region.clone();
             rc.account_id = config.account_id.clone();
+            if let Some(bytes) = config.function_tmp_size {
+                rc.tmp_size_bytes = bytes;
+            }
+            if let Some(on) = config.function_pid_namespaces {
+                rc.pid_namespaces = on;
+            }
             let runtime = ledge_runtime::Runtime::new(rc).map_err(OpenError::Runtime)?;
             state = state.with_runtime(runtime);
         }

@@ -48,6 +48,9 @@ pub(crate) struct ControlArgs {
     /// A file with any of these settings (JSON, or TOML `key = value` lines).
     #[arg(long, env = "LEDGE_CONFIG")]
     config: Option<PathBuf>,
+    /// Settings of the functions Invoke runs (`ledge serve`: its edge's too).
+    #[command(flatten)]
+    pub(crate) functions: crate::edge::FunctionArgs,
     /// Root access key id (with LEDGE_SECRET_ACCESS_KEY); default: <data-dir>/credentials.
     #[arg(long, env = "LEDGE_ACCESS_KEY_ID", hide = true)]
     access_key_id: Option<String>,
@@ -131,7 +134,10 @@ pub(crate) async fn start(args: ControlArgs) -> anyhow::Result<Started> {
             .parse()
             .context("--api-listen: expected IP:PORT")?,
     };
+    let functions = args.functions.merged(&file)?;
     let config = ControlConfig {
+        function_tmp_size: functions.function_tmp_size,
+        function_pid_namespaces: functions.function_pid_namespaces,
         data_dir: pick(args.data_dir.map(|p| p.display().to_string()), "data_dir")
             .map(PathBuf::from)
             .unwrap_or(defaults.data_dir.clone()),

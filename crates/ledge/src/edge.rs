@@ -117,6 +117,16 @@ impl FunctionArgs {
         })
     }
 
+    /// Applies the settings given to a runtime's configuration.
+    pub(crate) fn apply(&self, config: &mut ledge_runtime::RuntimeConfig) {
+        if let Some(bytes) = self.function_tmp_size.filter(|n| *n > 0) {
+            config.tmp_size_bytes = bytes;
+        }
+        if let Some(on) = self.function_pid_namespaces {
+            config.pid_namespaces = on;
+        }
+    }
+
     /// The flags as command-line arguments (for the edge `ledge serve` starts).
     pub(crate) fn to_args(&self) -> Vec<String> {
         let mut args = Vec::new();

@@ -77,12 +77,7 @@ pub(crate) async fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
             .interpreters
             .insert(args.runtime.clone(), interpreter.clone());
     }
-    if let Some(bytes) = args.functions.function_tmp_size.filter(|n| *n > 0) {
-        config.tmp_size_bytes = bytes;
-    }
-    if let Some(on) = args.functions.function_pid_namespaces {
-        config.pid_namespaces = on;
-    }
+    args.functions.apply(&mut config);
     let runtime = Runtime::new(config).context("starting the function runtime")?;
     let function = runtime.load(spec).await?;
     let invocation = function.invoke_detailed(&event).await;

@@ -36,9 +36,6 @@ pub(crate) struct ServeArgs {
     /// Seconds the edge's open connections get to finish after SIGTERM/SIGINT [default: 30].
     #[arg(long, env = "LEDGE_DRAIN_TIMEOUT")]
     drain_timeout: Option<u64>,
-    /// The edge's function settings.
-    #[command(flatten)]
-    functions: edge::FunctionArgs,
 }
 
 /// `ledge edge`'s flags, parsed from the arguments `ledge serve` builds.
@@ -50,11 +47,13 @@ struct EdgeCli {
 
 /// Runs the control plane and its edge until interrupted.
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let functions = args
-        .functions
-        .merged(&crate::config_file::FileValues::load(
-            args.control.config_file(),
-        )?)?;
+    let functions =
+        args.control
+            .functions
+            .clone()
+            .merged(&crate::config_file::FileValues::load(
+                args.control.config_file(),
+            )?)?;
     let started = control::start(args.control).await?;
     let store = started.control.state().store().clone();
     match edges::revoke_token(&store, SERVE_TOKEN).await {

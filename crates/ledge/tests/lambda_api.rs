@@ -536,3 +536,54 @@ fn config_file_sets_region_and_account() {
         "arn:aws:lambda:eu-west-1:123456789012:function:cfg"
     );
 }
+
+#[test]
+fn invoke_runs_functions_with_the_function_flags() {
+    // A 1 MiB /tmp holds one 600 KiB file but not two (as root a tmpfs of that size; otherwise
+    // each file is capped at it, and both fit).
+    const TWO_FILES: &str = r#"
+const fs = require('fs'), os = require('os'), path = require('path');
+const write = (name) => {
+  try { fs.writeFileSync(path.join(os.tmpdir(), name), Buffer.alloc(600 * 1024, 1)); return 'ok'; }
+  catch (e) { return e.code; }
+};
+exports.handler = async () => {
+  const result = write('a') + ' ' + write('b');
+  fs.unlinkSync(path.join(os.tmpdir(), 'a'));
+  return result;
+};
+"#;
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledge = Ledge::start_with(None, &["--function-tmp-size", "1048576"], &[]);
+    let zip = zip_file(dir.path(), "f.zip", TWO_FILES);
+    ledge.aws_ok(&[
+        "create-function",
+        "--function-name",
+        "two-files",
+        "--runtime",
+        "nodejs20.x",
+        "--role",
+        "arn:aws:iam::000000000000:role/r",
+        "--handler",
+        "index.handler",
+        "--zip-file",
+        &format!("fileb://{}", zip.display()),
+    ]);
+    let result = dir.path().join("out.json");
+    let invoked = ledge.aws_ok(&[
+        "invoke",
+        "--function-name",
+        "two-files",
+        &result.display().to_string(),
+    ]);
+    assert_eq!(invoked["StatusCode"], 200, "{invoked}");
+    let expected = if root { "\"ok ENOSPC\"" } else { "\"ok ok\"" };
+    assert_eq!(
+        std::fs::read_to_string(&result).ok().as_deref(),
+        Some(expected)
+    );
+}
