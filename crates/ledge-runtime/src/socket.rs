@@ -16,6 +16,9 @@ use std::task::{ready, Context, Poll};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, Interest, ReadBuf};
 
+/// Bytes read from the socket at most per call.
+const READ_CHUNK: usize = 64 * 1024;
+
 /// A connected worker socket, readable through [`AsyncRead`].
 #[derive(Debug)]
 pub(crate) struct WorkerSocket {
@@ -83,7 +86,9 @@ impl AsyncRead for WorkerSocket {
     ) -> Poll<io::Result<()>> {
         loop {
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
-            let unfilled = buf.initialize_unfilled();
+            // Zeroed before reading (no unsafe): at most one socket buffer's worth, not all of
+            // the room a caller reserved for a large frame.
+            let unfilled = buf.initialize_unfilled_to(buf.remaining().min(READ_CHUNK));
             match guard.try_io(|fd| fd.get_ref().read(unfilled)) {
                 Ok(Ok(n)) => {
                     buf.advance(n);
