@@ -311,6 +311,11 @@ async fn cloudfront_headers_reach_origin_facing_functions_and_the_origin() {
         value(h, "cloudfront-is-mobile-viewer").as_deref(),
         Some("spoofed")
     );
+    // The viewer's header, keyed as the viewer spelled it.
+    assert_eq!(
+        h["cloudfront-is-mobile-viewer"][0]["key"],
+        json!("cloudfront-is-mobile-viewer")
+    );
     assert!(h.get("cloudfront-forwarded-proto").is_none(), "{h}");
 
     let r = send("origin-request.ledge.localhost").await;

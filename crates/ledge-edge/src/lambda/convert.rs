@@ -24,24 +24,37 @@ pub(crate) fn header_text(v: &HeaderValue) -> String {
     }
 }
 
+/// Whose headers named like CloudFront's own (`CloudFront-Is-Mobile-Viewer`, …) an event shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloudFrontNames {
+    /// Before viewer-request is done: any such header is the viewer's, keyed as it spelled it.
+    Viewers,
+    /// Afterwards: CloudFront's (it replaced the viewer's), keyed as CloudFront spells them.
+    CloudFronts,
+}
+
 /// HTTP headers as an event's `headers`, without the ones functions never see (§3.4), keyed
 /// as the viewer spelled them (`spelled`, when the sniff saw the head) or `Canonical-Case`.
-pub(crate) fn event_headers(h: &HeaderMap, spelled: Option<&WireNames>) -> ev::Headers {
+pub(crate) fn event_headers(
+    h: &HeaderMap,
+    spelled: Option<&WireNames>,
+    cloudfront: CloudFrontNames,
+) -> ev::Headers {
     let mut out = ev::Headers::new();
     for (name, value) in h {
         let n = name.as_str();
         if is_disallowed_header(n) {
             continue;
         }
-        out.append(event_key(spelled, n), header_text(value));
+        out.append(event_key(spelled, n, cloudfront), header_text(value));
     }
     out
 }
 
 /// The `key` an event shows for a (lower-case) header name (§2.4): CloudFront's spelling for
 /// the headers CloudFront adds, else the viewer's, else `Canonical-Case`.
-fn event_key(spelled: Option<&WireNames>, name: &str) -> String {
-    if name.starts_with("cloudfront-") {
+fn event_key(spelled: Option<&WireNames>, name: &str, cloudfront: CloudFrontNames) -> String {
+    if cloudfront == CloudFrontNames::CloudFronts && name.starts_with("cloudfront-") {
         if let Some(h) = CloudFrontHeader::from_name(name) {
             return h.key().to_string();
         }
@@ -73,7 +86,7 @@ pub(crate) fn request_record(
 /// A response record (`status` as a string, headers minus the disallowed ones).
 pub(crate) fn response_record(status: StatusCode, headers: &HeaderMap) -> ev::Response {
     ev::Response {
-        headers: event_headers(headers, None),
+        headers: event_headers(headers, None, CloudFrontNames::CloudFronts),
         status: status.as_str().to_string(),
         status_description: status.canonical_reason().unwrap_or("").to_string(),
     }
@@ -328,7 +341,7 @@ mod tests {
             "x-latin",
             HeaderValue::from_bytes(b"caf\xe9").expect("obs-text"),
         );
-        let e = event_headers(&h, None);
+        let e = event_headers(&h, None, CloudFrontNames::CloudFronts);
         assert_eq!(e.get("cookie").map(<[_]>::len), Some(2));
         assert!(e.get("x-cache").is_none());
         assert_eq!(e.first("x-latin"), Some("café"));

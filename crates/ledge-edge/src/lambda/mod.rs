@@ -47,6 +47,7 @@ use crate::reload::SnapshotHook;
 use crate::response::{names, x_cache};
 use crate::snapshot::CompiledBehavior;
 use crate::triggers::{Flow, TriggerCtx, Triggers};
+use convert::CloudFrontNames;
 
 pub use functions::{FunctionSet, LoadFailure};
 
@@ -321,7 +322,7 @@ impl LambdaTriggers {
         let Some(assoc) = ctx.behavior.association(EventType::ViewerRequest) else {
             return Ok(Flow::Continue(req));
         };
-        let mut record = viewer_record(ctx, &req);
+        let mut record = viewer_record(ctx, &req, CloudFrontNames::Viewers);
         let (mut parts, mut body) = req.into_parts();
         if assoc.include_body {
             let (b, exposed) = body::expose(body, VIEWER_BODY_LIMIT).await?;
@@ -377,7 +378,11 @@ impl LambdaTriggers {
         let mut record = convert::request_record(
             &parts.method,
             &parts.uri,
-            convert::event_headers(&parts.headers, parts.extensions.get()),
+            convert::event_headers(
+                &parts.headers,
+                parts.extensions.get(),
+                CloudFrontNames::CloudFronts,
+            ),
             ctx.client_ip,
         );
         record.origin = Some(fetch::event_origin(&target));
@@ -401,7 +406,11 @@ impl LambdaTriggers {
                     record = convert::request_record(
                         &parts.method,
                         &parts.uri,
-                        convert::event_headers(&parts.headers, parts.extensions.get()),
+                        convert::event_headers(
+                            &parts.headers,
+                            parts.extensions.get(),
+                            CloudFrontNames::CloudFronts,
+                        ),
                         ctx.client_ip,
                     );
                     record.origin = Some(fetch::event_origin(&target));
@@ -465,8 +474,12 @@ impl LambdaTriggers {
 }
 
 /// A viewer request as a record (no body): an HTTP/2 viewer's `:authority` shows as `Host`.
-fn viewer_record(ctx: &TriggerCtx, req: &Request<RequestBody>) -> ev::Request {
-    let mut headers = convert::event_headers(req.headers(), req.extensions().get());
+fn viewer_record(
+    ctx: &TriggerCtx,
+    req: &Request<RequestBody>,
+    cloudfront: CloudFrontNames,
+) -> ev::Request {
+    let mut headers = convert::event_headers(req.headers(), req.extensions().get(), cloudfront);
     if headers.get("host").is_none() {
         if let Some(a) = req.uri().authority() {
             headers.append("Host", a.as_str());
@@ -610,7 +623,7 @@ impl Triggers for LambdaTriggers {
         {
             return;
         }
-        self.stash(ctx, viewer_record(ctx, req));
+        self.stash(ctx, viewer_record(ctx, req, CloudFrontNames::CloudFronts));
     }
 
     async fn viewer_request(
