@@ -37,8 +37,10 @@ const STAND_IN: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
 /// the pipeline: refusals, and header names spelled otherwise than `Canonical-Case`.
 #[derive(Debug, Default)]
 pub struct Verdicts {
-    /// `(index of the refused request + 1) << 8 | refusal code`; 0 while none was refused.
+    /// The index of the refused request + 1; 0 while none was refused.
     refused: AtomicU64,
+    /// Why it was refused (set before `refused`; at most one per connection).
+    refusal: Mutex<Option<Refusal>>,
     /// Requests the pipeline has taken from this connection.
     taken: AtomicU64,
     /// `(request index, name)`, in order.
@@ -98,11 +100,10 @@ impl Verdicts {
     }
 
     fn refusal(&self, index: u64) -> Option<Refusal> {
-        let r = self.refused.load(Ordering::Acquire);
-        if r == 0 || (r >> 8) != index + 1 {
+        if self.refused.load(Ordering::Acquire) != index + 1 {
             return None;
         }
-        refusal_from_code((r & 0xff) as u8)
+        *self.refusal.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn take_spellings(&self, index: u64) -> Option<WireNames> {
@@ -129,26 +130,9 @@ impl Verdicts {
     }
 
     fn refuse(&self, index: u64, why: Refusal) {
-        self.refused
-            .store(((index + 1) << 8) | why as u64, Ordering::Release);
+        *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+        self.refused.store(index + 1, Ordering::Release);
     }
-}
-
-fn refusal_from_code(code: u8) -> Option<Refusal> {
-    use Refusal::*;
-    [
-        HeadTooLarge,
-        UrlTooLong,
-        BadRequestLine,
-        BadHeader,
-        FoldedHeader,
-        ContentLengthAndTransferEncoding,
-        BadContentLength,
-        BadTransferEncoding,
-        TransferEncodingOnHttp10,
-    ]
-    .into_iter()
-    .find(|r| *r as u8 == code)
 }
 
 // === impl Sniff ===

@@ -14,10 +14,9 @@ const MAX_SPELLED_NAME: usize = 64;
 
 /// Why a request head was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Refusal {
     /// Request line + headers over the head limit (413).
-    HeadTooLarge = 1,
+    HeadTooLarge,
     /// The request target over the URL limit (413).
     UrlTooLong,
     /// A malformed request line (400).
