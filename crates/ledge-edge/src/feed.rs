@@ -272,7 +272,19 @@ pub async fn follow<T: Triggers, H: SnapshotHook>(
                 Err(e) => tracing::debug!(error = %e, "ack failed"),
             }
         }
-        let step = match client.poll(served).await {
+        let polled = if repaired {
+            client.poll(served).await
+        } else {
+            // A repair that failed is tried again soon, not after a whole long poll.
+            match tokio::time::timeout(backoff, client.poll(served)).await {
+                Ok(polled) => polled,
+                Err(_) => {
+                    backoff = (backoff * 2).min(client.settings.max_backoff);
+                    continue;
+                }
+            }
+        };
+        let step = match polled {
             Ok(None) => Ok(None),
             Ok(Some(body)) => apply(&client, &edge, &hook, &body).await.map(Some),
             Err(e) => Err(e),
