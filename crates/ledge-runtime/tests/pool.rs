@@ -211,6 +211,14 @@ async fn invocations_queued_behind_a_timed_out_one_run_elsewhere() {
     assert!(f.cold_starts() >= 1);
 }
 
+/// A single-threaded runtime, as each of an edge's threads runs.
+fn edge_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn workers_serve_several_single_threaded_runtimes() {
     // An edge runs one single-threaded runtime per core; workers started on one (or on the
@@ -232,10 +240,7 @@ fn workers_serve_several_single_threaded_runtimes() {
             let served = served.clone();
             let mut released = release.subscribe();
             std::thread::spawn(move || {
-                let local = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let local = edge_thread_runtime();
                 local.block_on(async {
                     for _ in 0..100 {
                         f.invoke(b"{}").await.unwrap();
@@ -282,10 +287,7 @@ fn a_worker_moves_to_the_runtime_that_keeps_using_it() {
     let starter = {
         let f = f.clone();
         std::thread::spawn(move || {
-            let local = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let local = edge_thread_runtime();
             local.block_on(async {
                 started.send(pid_of(call(&f, "{}").await)).unwrap();
                 let _ = ended.await;
@@ -293,10 +295,7 @@ fn a_worker_moves_to_the_runtime_that_keeps_using_it() {
         })
     };
     let pid = first_pid.recv().unwrap();
-    let user = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let user = edge_thread_runtime();
     user.block_on(async {
         // Spread over more than the 50 ms a lane's own thread must leave it unused.
         for _ in 0..20 {
@@ -350,10 +349,7 @@ fn an_invocation_costs_each_side_one_wait() {
             PYTHON_WAITS,
         ),
     ] {
-        let local = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let local = edge_thread_runtime();
         local.block_on(async {
             let rt = runtime_with(|_| {});
             let f = rt.load(runtime, handler, &[(file, code)]).await;
