@@ -10,6 +10,7 @@
 //! listeners (a [`Drain`] stops them gracefully) and, for a file, [`reload::follow_file`]. The `ledge edge` command does exactly
 //! that; `docs/edge.md` describes the behaviour.
 
+pub mod accept;
 pub mod body;
 pub mod cache;
 pub mod cloudfront_headers;
