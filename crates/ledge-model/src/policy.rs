@@ -341,8 +341,9 @@ pub fn managed_origin_request_policies() -> Vec<(&'static str, OriginRequestPoli
     ]
 }
 
-/// The CloudFront headers the managed `AllViewerAndCloudFrontHeaders-2022-06` policy adds (the
-/// catalogue of CloudFront request headers as of that policy; lambda-edge.md §6.1).
+/// The CloudFront headers the managed `AllViewerAndCloudFrontHeaders-2022-06` policy adds: those
+/// released through June 2022, as AWS's page on the managed origin request policies lists them
+/// (not the later header count and order, nor the JA3 and JA4 fingerprints).
 const CLOUDFRONT_HEADERS_2022_06: &[&str] = &[
     "CloudFront-Forwarded-Proto",
     "CloudFront-Is-Android-Viewer",
@@ -358,10 +359,7 @@ const CLOUDFRONT_HEADERS_2022_06: &[&str] = &[
     "CloudFront-Viewer-Country-Name",
     "CloudFront-Viewer-Country-Region",
     "CloudFront-Viewer-Country-Region-Name",
-    "CloudFront-Viewer-Header-Count",
-    "CloudFront-Viewer-Header-Order",
     "CloudFront-Viewer-Http-Version",
-    "CloudFront-Viewer-JA3-Fingerprint",
     "CloudFront-Viewer-Latitude",
     "CloudFront-Viewer-Longitude",
     "CloudFront-Viewer-Metro-Code",
