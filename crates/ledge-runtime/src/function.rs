@@ -447,6 +447,18 @@ impl FunctionHandle {
         invocation
     }
 
+    /// A new worker for this version: a spare interpreter adopted, else one spawned.
+    async fn cold_start(&self) -> Result<Worker, SpawnError> {
+        self.flush_last_words();
+        self.cold_starts.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!("cold start");
+        let _starting = Starting::enter(&self.pool.starting);
+        match self.take_spare() {
+            Some(spare) => spare.adopt(&self.info).await,
+            None => Worker::spawn(&self.info, self.next_worker_id()).await,
+        }
+    }
+
     async fn run(&self, event: &[u8], mut invocation: Invocation) -> Invocation {
         let info = &self.info;
         let request_id = invocation.request_id.clone();
@@ -468,36 +480,27 @@ impl FunctionHandle {
                 });
                 return invocation;
             }
-            let (lane, patience) = match self.pool.pick(home, may_queue) {
+            let pick = self.pool.pick(home, may_queue);
+            let (lane, patience) = match pick {
                 Pick::Idle(lane) => (lane, None),
                 Pick::Queued(lane) => (lane, Some(info.warm_wait)),
-                Pick::Unused(worker) => match self.pool.start_lane(*worker, info) {
-                    Ok(lane) => (lane, None),
-                    Err(e) => return self.init_failed(invocation, SpawnError::Io(e)),
-                },
-                Pick::Move(lane) => match lane.hand_over().await {
-                    Some(worker) => match self.pool.start_lane(worker, info) {
-                        Ok(lane) => (lane, None),
-                        Err(e) => return self.init_failed(invocation, SpawnError::Io(e)),
-                    },
-                    None => continue,
-                },
-                Pick::Nothing => {
-                    self.flush_last_words();
-                    self.cold_starts.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!("cold start");
-                    let starting = Starting::enter(&self.pool.starting);
-                    let started = match self.take_spare() {
-                        Some(spare) => spare.adopt(info).await,
-                        None => Worker::spawn(info, self.next_worker_id()).await,
+                // A worker for a lane of this thread's own.
+                Pick::Unused(_) | Pick::Move(_) | Pick::Nothing => {
+                    let worker = match pick {
+                        Pick::Unused(worker) => *worker,
+                        Pick::Move(lane) => match lane.hand_over().await {
+                            Some(worker) => worker,
+                            None => continue,
+                        },
+                        _ => match self.cold_start().await {
+                            Ok(mut worker) => {
+                                lines.append(&mut worker.init_logs);
+                                init_duration = Some(worker.init_duration);
+                                worker
+                            }
+                            Err(e) => return self.init_failed(invocation, e),
+                        },
                     };
-                    drop(starting);
-                    let mut worker = match started {
-                        Ok(worker) => worker,
-                        Err(e) => return self.init_failed(invocation, e),
-                    };
-                    lines.append(&mut worker.init_logs);
-                    init_duration = Some(worker.init_duration);
                     match self.pool.start_lane(worker, info) {
                         Ok(lane) => (lane, None),
                         Err(e) => return self.init_failed(invocation, SpawnError::Io(e)),
