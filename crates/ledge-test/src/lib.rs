@@ -18,6 +18,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod control;
 pub mod edge;
 pub mod lambda;
 pub mod origin;

@@ -5,106 +5,42 @@
 //! creates its own database (ledge creates it on start) and drops it afterwards. When
 //! PostgreSQL, Python, boto3 or the AWS CLI is missing these tests fail; they never skip.
 
+use ledge_test::control::{Aws, Control};
 use ledge_test::pg::PgDb;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 
 use serde_json::{json, Value};
 
 const KEY: &str = "AKIDLEDGETEST0000002";
 const SECRET: &str = "ledge/test/secret/cloudfront0123456789";
 
-/// A running `ledge control`, killed on drop.
+/// A running `ledge control`, stopped on drop.
 struct Ledge {
-    child: Child,
-    endpoint: String,
-    _data: tempfile::TempDir,
+    control: Control,
 }
 
 impl Ledge {
     fn start(database_url: Option<&str>, extra: &[&str]) -> Self {
-        let data = tempfile::tempdir().expect("temp dir");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledge"));
-        cmd.arg("control")
-            .arg("--data-dir")
-            .arg(data.path())
-            .arg("--api-listen")
-            .arg("127.0.0.1:0")
-            .args(extra)
-            .env("LEDGE_ACCESS_KEY_ID", KEY)
-            .env("LEDGE_SECRET_ACCESS_KEY", SECRET)
-            .env("LEDGE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(url) = database_url {
-            cmd.arg("--database-url").arg(url);
-        }
-        let mut child = cmd.spawn().expect("start ledge control");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read stdout");
-        let Some(endpoint) = line.trim().strip_prefix("ledge: api listening on ") else {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            let _ = child.kill();
-            panic!("ledge control did not start (stdout {line:?}): {err}");
-        };
+        let bin = env!("CARGO_BIN_EXE_ledge");
         Self {
-            endpoint: endpoint.to_owned(),
-            child,
-            _data: data,
+            control: Control::start(bin, (KEY, SECRET), database_url, extra, &[]),
         }
     }
 
-    /// Runs `aws cloudfront ARGS…` against this ledge.
-    fn aws(&self, args: &[&str]) -> Output {
-        Command::new("aws")
-            .arg("--endpoint-url")
-            .arg(&self.endpoint)
-            .arg("--output")
-            .arg("json")
-            .arg("cloudfront")
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_MAX_ATTEMPTS", "1")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("the AWS CLI (pip install -r tests/requirements.txt)")
+    /// The AWS CLI's `cloudfront` commands against this ledge.
+    fn cli(&self) -> Aws<'_> {
+        Aws::new(&self.control.endpoint, KEY, SECRET).service("cloudfront")
     }
 
     /// `aws cloudfront …` that must succeed; its JSON output.
     fn aws_ok(&self, args: &[&str]) -> Value {
-        let out = self.aws(args);
-        assert!(
-            out.status.success(),
-            "aws cloudfront {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if out.stdout.iter().all(u8::is_ascii_whitespace) {
-            return Value::Null;
-        }
-        serde_json::from_slice(&out.stdout).expect("aws prints JSON")
+        self.cli().ok(args)
     }
 
     /// `aws cloudfront …` that must fail with `code`.
     fn aws_err(&self, args: &[&str], code: &str) {
-        let out = self.aws(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success(),
-            "aws {args:?} succeeded, expected {code}"
-        );
-        assert!(
-            stderr.contains(&format!("An error occurred ({code})")),
-            "aws {args:?}: expected {code}, got: {stderr}"
-        );
+        self.cli().err(args, code)
     }
 
     /// Runs suites of `cloudfront_api/boto3_suite.py` against this ledge.
@@ -113,7 +49,7 @@ impl Ledge {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cloudfront_api/boto3_suite.py");
         let out = Command::new("python3")
             .arg(&script)
-            .args([&self.endpoint, KEY, SECRET, suite])
+            .args([&self.control.endpoint, KEY, SECRET, suite])
             .output()
             .expect("python3 with boto3 (pip install -r tests/requirements.txt)");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -123,13 +59,6 @@ impl Ledge {
             String::from_utf8_lossy(&out.stderr)
         );
         stdout
-    }
-}
-
-impl Drop for Ledge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -5,21 +5,20 @@
 //! creates its own database (ledge creates it on start), so tests run in parallel. When
 //! PostgreSQL, Python, boto3 or the AWS CLI is missing these tests fail; they never skip.
 
+use ledge_test::control::{Aws, Control};
 use ledge_test::pg::PgDb;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
 const KEY: &str = "AKIDLEDGETEST0000001";
 const SECRET: &str = "ledge/test/secret/0123456789abcdefABCDEF";
 
-/// A running `ledge control`, killed on drop.
+/// A running `ledge control`, stopped on drop.
 struct Ledge {
-    child: Child,
-    endpoint: String,
-    _data: tempfile::TempDir,
+    control: Control,
 }
 
 impl Ledge {
@@ -28,103 +27,34 @@ impl Ledge {
     }
 
     fn start_with(database_url: Option<&str>, extra: &[&str], envs: &[(&str, &str)]) -> Self {
-        let data = tempfile::tempdir().expect("temp dir");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledge"));
-        cmd.arg("control")
-            .arg("--data-dir")
-            .arg(data.path())
-            .arg("--api-listen")
-            .arg("127.0.0.1:0")
-            .env("LEDGE_ACCESS_KEY_ID", KEY)
-            .env("LEDGE_SECRET_ACCESS_KEY", SECRET)
-            .env("LEDGE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(url) = database_url {
-            cmd.arg("--database-url").arg(url);
-        }
-        cmd.args(extra).envs(envs.iter().copied());
-        let mut child = cmd.spawn().expect("start ledge control");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read stdout");
-        let Some(endpoint) = line.trim().strip_prefix("ledge: api listening on ") else {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            let _ = child.kill();
-            panic!("ledge control did not start (stdout {line:?}): {err}");
-        };
+        let bin = env!("CARGO_BIN_EXE_ledge");
         Self {
-            endpoint: endpoint.to_owned(),
-            child,
-            _data: data,
+            control: Control::start(bin, (KEY, SECRET), database_url, extra, envs),
         }
     }
 
-    /// Runs `aws lambda ARGS…` against this ledge.
-    fn aws(&self, args: &[&str]) -> Output {
-        self.aws_as(KEY, SECRET, args)
+    fn endpoint(&self) -> &str {
+        &self.control.endpoint
     }
 
-    /// Runs `aws lambda ARGS…` with the given key pair.
-    fn aws_as(&self, key: &str, secret: &str, args: &[&str]) -> Output {
-        Command::new("aws")
-            .arg("--endpoint-url")
-            .arg(&self.endpoint)
-            .arg("--output")
-            .arg("json")
-            .arg("lambda")
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", key)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_MAX_ATTEMPTS", "1")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("the AWS CLI (pip install -r tests/requirements.txt)")
+    /// The AWS CLI's `lambda` commands against this ledge, signed with a key pair.
+    fn cli_as<'a>(&'a self, key: &'a str, secret: &'a str) -> Aws<'a> {
+        Aws::new(self.endpoint(), key, secret).service("lambda")
     }
 
     /// `aws lambda …` that must succeed; its JSON output.
     fn aws_ok(&self, args: &[&str]) -> Value {
-        let out = self.aws(args);
-        assert!(
-            out.status.success(),
-            "aws {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if out.stdout.iter().all(u8::is_ascii_whitespace) {
-            return Value::Null;
-        }
-        serde_json::from_slice(&out.stdout).expect("aws prints JSON")
+        self.cli_as(KEY, SECRET).ok(args)
     }
 
     /// `aws lambda …` that must fail with `code`.
     fn aws_err(&self, args: &[&str], code: &str) {
-        let out = self.aws(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success(),
-            "aws {args:?} succeeded, expected {code}"
-        );
-        assert!(
-            stderr.contains(&format!("An error occurred ({code})")),
-            "aws {args:?}: expected {code}, got: {stderr}"
-        );
+        self.cli_as(KEY, SECRET).err(args, code)
     }
 
     /// Runs a suite of `boto3_suite.py` against this ledge.
     fn boto3(&self, suite: &str) -> String {
-        run_python(&[&self.endpoint, KEY, SECRET, suite], &[])
-    }
-}
-
-impl Drop for Ledge {
-    fn drop(&mut self) {
-        ledge_test::process::stop(&mut self.child);
+        run_python(&[self.endpoint(), KEY, SECRET, suite], &[])
     }
 }
 
@@ -192,7 +122,7 @@ fn awscli_suite(ledge: &Ledge) {
         (KEY, "wrong-secret", "InvalidSignatureException"),
         ("AKIDUNKNOWN", SECRET, "UnrecognizedClientException"),
     ] {
-        let out = ledge.aws_as(key, secret, &["list-functions"]);
+        let out = ledge.cli_as(key, secret).run(&["list-functions"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             !out.status.success() && stderr.contains(&format!("({code})")),
@@ -436,7 +366,7 @@ fn packages_in_s3() {
     ];
     run_python(&["-", "-", "-", "make-bucket"], &s3_env);
     let ledge = Ledge::start_with(None, &["--blob-url", "s3://ledge-test/pkgs"], &s3_env);
-    run_python(&[&ledge.endpoint, KEY, SECRET, "s3"], &s3_env);
+    run_python(&[ledge.endpoint(), KEY, SECRET, "s3"], &s3_env);
 }
 
 #[test]

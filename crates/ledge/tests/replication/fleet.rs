@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -229,36 +229,9 @@ pub(crate) fn edges(dir: &Path, heartbeat: u64) -> Vec<Value> {
     serde_json::from_str::<Vec<Value>>(&out).expect("edges JSON")
 }
 
-/// The AWS CLI against `endpoint`.
-pub(crate) fn aws(endpoint: &str, args: &[&str]) -> Output {
-    Command::new("aws")
-        .arg("--endpoint-url")
-        .arg(endpoint)
-        .arg("--output")
-        .arg("json")
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
-        .output()
-        .expect("the AWS CLI (pip install -r tests/requirements.txt)")
-}
-
-/// The AWS CLI, which must succeed; its JSON output.
+/// The AWS CLI against `endpoint`, which must succeed; its JSON output.
 pub(crate) fn aws_ok(endpoint: &str, args: &[&str]) -> Value {
-    let out = aws(endpoint, args);
-    assert!(
-        out.status.success(),
-        "aws {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.stdout.iter().all(u8::is_ascii_whitespace) {
-        return Value::Null;
-    }
-    serde_json::from_slice(&out.stdout).expect("aws JSON output")
+    ledge_test::control::Aws::new(endpoint, KEY, SECRET).ok(args)
 }
 
 /// A zip holding `index.js` = `source`.
