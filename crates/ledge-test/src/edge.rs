@@ -6,11 +6,9 @@
 //! # }
 //! ```
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::certs::SelfSigned;
@@ -113,29 +111,7 @@ impl EdgeBuilder {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start ledge edge");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr_pipe = child.stderr.take().expect("stderr");
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
-                if std::env::var_os("LEDGE_TEST_VERBOSE").is_some() {
-                    eprintln!("[edge] {line}");
-                }
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (stderr, rx) = crate::process::read_output(&mut child, "edge");
         let want_tls = !self.tls.is_empty();
         let (mut http, mut https) = (None, None);
         while http.is_none() || (want_tls && https.is_none()) {

@@ -1,8 +1,41 @@
-//! Stopping a `ledge` process the way an operator does.
+//! Stopping a `ledge` process the way an operator does, and reading what it prints.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Takes the piped stdout and stderr of `child`: its stderr collects in the returned string
+/// (and is echoed, each line prefixed with `[tag]`, when `LEDGE_TEST_VERBOSE` is set), its
+/// stdout lines arrive on the returned channel.
+pub fn read_output(child: &mut Child, tag: &str) -> (Arc<Mutex<String>>, mpsc::Receiver<String>) {
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = stderr.clone();
+    let tag = tag.to_string();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+            if std::env::var_os("LEDGE_TEST_VERBOSE").is_some() {
+                eprintln!("[{tag}] {line}");
+            }
+            if let Ok(mut s) = sink.lock() {
+                s.push_str(&line);
+                s.push('\n');
+            }
+        }
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (stderr, rx)
+}
 
 /// Stops `child` with SIGTERM and waits for it (up to 5 s, then SIGKILL). A ledge killed
 /// outright leaves what it cleans up on a normal exit behind: as root, the tmpfs mounts of its

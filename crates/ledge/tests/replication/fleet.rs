@@ -4,12 +4,12 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -48,29 +48,7 @@ impl Proc {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start ledge");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr_pipe = child.stderr.take().expect("stderr");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
-                if std::env::var_os("LEDGE_TEST_VERBOSE").is_some() {
-                    eprintln!("[ledge] {line}");
-                }
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (stderr, rx) = ledge_test::process::read_output(&mut child, "ledge");
         let proc = Self { child, stderr };
         let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
         while found.iter().any(Option::is_none) {
