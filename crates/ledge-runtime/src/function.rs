@@ -7,9 +7,10 @@
 //! use (prewarmed), else an idle one driven elsewhere (which moves to the caller's runtime once
 //! that runtime's callers have used it several times in a row), else (when
 //! [`RuntimeConfig::warm_wait`](crate::RuntimeConfig) allows) a place in the queue of a busy
-//! one, else a new worker (a cold start). Workers in use are [`Lane`]s: a task drives each, so
-//! an invocation whose caller goes away finishes on its own and leaves the worker sound, and
-//! no lock is held across an `.await`. A worker that timed out, crashed or broke the protocol
+//! one, else a new worker (a cold start; while cold starts are under way on every core and
+//! there is no worker to queue behind, it waits for one of them to end). Workers in use are
+//! [`Lane`]s: a task drives each, so an invocation whose caller goes away finishes on its own
+//! and leaves the worker sound, and no lock is held across an `.await`. A worker that timed out, crashed or broke the protocol
 //! is killed; invocations queued behind it, never started, go to another worker.
 //!
 //! An edge sets `warm_wait`: an invocation that finds every worker of its version busy waits
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
+use tokio::sync::{oneshot, Notify, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -157,21 +158,24 @@ struct Pool {
     common: Arc<Common>,
     /// Cold starts under way.
     starting: AtomicUsize,
+    /// Wakes the invocations waiting for a cold start to end (see [`Pool::starts_full`]).
+    start_ended: Notify,
 }
 
 /// Counts one cold start while it lives.
-struct Starting<'a>(&'a AtomicUsize);
+struct Starting<'a>(&'a Pool);
 
 impl<'a> Starting<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Starting(count)
+    fn enter(pool: &'a Pool) -> Self {
+        pool.starting.fetch_add(1, Ordering::AcqRel);
+        Starting(pool)
     }
 }
 
 impl Drop for Starting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.starting.fetch_sub(1, Ordering::AcqRel);
+        self.0.start_ended.notify_waiters();
     }
 }
 
@@ -264,9 +268,15 @@ impl Pool {
     /// Also true while as many workers as cores are starting: more would only slow them.
     fn saturated(&self, patience: Duration) -> bool {
         let cores = parallelism();
-        self.starting.load(Ordering::Acquire) >= cores
+        self.starts_full()
             || self.common.pace().is_some_and(|avg| avg <= patience)
                 && self.lanes().iter().filter(|l| l.is_alive()).count() >= cores
+    }
+
+    /// True while as many workers as cores are starting: another cold start would only slow
+    /// them down.
+    fn starts_full(&self) -> bool {
+        self.starting.load(Ordering::Acquire) >= parallelism()
     }
 
     /// Takes the most recently started live unused worker.
@@ -452,7 +462,7 @@ impl FunctionHandle {
         self.flush_last_words();
         self.cold_starts.fetch_add(1, Ordering::Relaxed);
         tracing::debug!("cold start");
-        let _starting = Starting::enter(&self.pool.starting);
+        let _starting = Starting::enter(&self.pool);
         match self.take_spare() {
             Some(spare) => spare.adopt(&self.info).await,
             None => Worker::spawn(&self.info, self.next_worker_id()).await,
@@ -481,6 +491,20 @@ impl FunctionHandle {
                 return invocation;
             }
             let pick = self.pool.pick(home, may_queue);
+            if may_queue && matches!(pick, Pick::Nothing) && self.pool.starts_full() {
+                // No worker to queue behind yet, and a cold start under way on every core (a
+                // burst with no warm worker): wait for one to end and look again, instead of
+                // starting a worker per concurrent invocation. Those then queue behind the
+                // new workers, and more start only if invocations prove long.
+                let ended = self.pool.start_ended.notified();
+                tokio::pin!(ended);
+                ended.as_mut().enable();
+                if self.pool.starts_full() {
+                    ended.await;
+                }
+                attempts -= 1;
+                continue;
+            }
             let (lane, patience) = match pick {
                 Pick::Idle(lane) => (lane, None),
                 Pick::Queued(lane) => (lane, Some(info.warm_wait)),

@@ -90,6 +90,31 @@ async fn warm_wait_serves_a_burst_from_warm_workers() {
     assert_eq!(f.cold_starts(), 1);
 }
 
+#[tokio::test]
+async fn a_burst_with_no_warm_worker_starts_a_worker_per_core_not_per_invocation() {
+    // Short invocations, none warm: the burst waits for the cold starts under way (one per
+    // core) and queues behind the new workers, instead of starting a worker each (which on a
+    // small machine left dozens of workers taking turns, at half the throughput).
+    let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(2));
+    let f = rt
+        .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+        .await;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let burst = 3 * cores + 2;
+    let results: Vec<_> = tokio::task::JoinSet::from_iter((0..burst).map(|_| {
+        let f = f.clone();
+        async move { f.invoke(br#"{"ms":1}"#).await }
+    }))
+    .join_all()
+    .await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert!(
+        f.cold_starts() <= 2 * cores as u64,
+        "{} cold starts for a burst of {burst} on {cores} cores",
+        f.cold_starts()
+    );
+}
+
 const TIMED: &str = r#"
 exports.handler = async (event, context) => {
   const remaining = context.getRemainingTimeInMillis();
