@@ -139,28 +139,29 @@ impl Acceptor {
     /// Keeps a connection this thread accepted, or hands it to a thread with fewer open.
     fn place(&self, stream: TcpStream, peer: SocketAddr) -> Option<Accepted> {
         let target = self.spread.target(self.seat);
-        if target != self.seat {
-            // Counted on its new thread at once, so that the next accept sees it there.
-            let open = Open::new(&self.spread, target);
-            match stream.into_std() {
-                Ok(stream) => {
-                    let handed = Handed { stream, peer, open };
-                    match self.spread.seats[target].inbox.send(handed) {
-                        Ok(()) => return None,
-                        // That thread is gone (shutting down): serve it here.
-                        Err(mpsc::error::SendError(h)) => {
-                            let stream = TcpStream::from_std(h.stream).ok()?;
-                            return Some(self.keep(stream, peer));
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot hand over a connection");
-                    return None;
-                }
+        if target == self.seat {
+            return Some(self.keep(stream, peer));
+        }
+        // Counted on its new thread at once, so that the next accept sees it there.
+        let open = Open::new(&self.spread, target);
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot hand over a connection");
+                return None;
+            }
+        };
+        match self.spread.seats[target]
+            .inbox
+            .send(Handed { stream, peer, open })
+        {
+            Ok(()) => None,
+            // That thread is gone (shutting down): serve it here.
+            Err(mpsc::error::SendError(h)) => {
+                let stream = TcpStream::from_std(h.stream).ok()?;
+                Some(self.keep(stream, peer))
             }
         }
-        Some(self.keep(stream, peer))
     }
 
     fn keep(&self, stream: TcpStream, peer: SocketAddr) -> Accepted {

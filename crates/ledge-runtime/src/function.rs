@@ -10,8 +10,9 @@
 //! one, else a new worker (a cold start; while cold starts are under way on every core and
 //! there is no worker to queue behind, it waits for one of them to end). Workers in use are
 //! [`Lane`]s: a task drives each, so an invocation whose caller goes away finishes on its own
-//! and leaves the worker sound, and no lock is held across an `.await`. A worker that timed out, crashed or broke the protocol
-//! is killed; invocations queued behind it, never started, go to another worker.
+//! and leaves the worker sound, and no lock is held across an `.await`. A worker that timed
+//! out, crashed or broke the protocol is killed; invocations queued behind it, never started,
+//! go to another worker.
 //!
 //! An edge sets `warm_wait`: an invocation that finds every worker of its version busy waits
 //! that long in a busy worker's queue before it withdraws and pays a cold start, so a burst of
@@ -158,7 +159,7 @@ struct Pool {
     common: Arc<Common>,
     /// Cold starts under way.
     starting: AtomicUsize,
-    /// Wakes the invocations waiting for a cold start to end (see [`Pool::starts_full`]).
+    /// Wakes the invocations waiting for a cold start to end ([`Pick::StartUnderWay`]).
     start_ended: Notify,
 }
 
@@ -197,6 +198,10 @@ enum Pick {
     Unused(Box<Worker>),
     /// Nothing: a cold start.
     Nothing,
+    /// Nothing to queue behind, and a cold start under way on every core (a burst with no warm
+    /// worker): wait for one to end and look again, rather than start a worker per concurrent
+    /// invocation.
+    StartUnderWay,
 }
 
 impl Pool {
@@ -258,6 +263,9 @@ impl Pool {
                     return Pick::Queued(lane.clone());
                 }
             }
+            if self.starts_full() {
+                return Pick::StartUnderWay;
+            }
         }
         Pick::Nothing
     }
@@ -277,6 +285,17 @@ impl Pool {
     /// them down.
     fn starts_full(&self) -> bool {
         self.starting.load(Ordering::Acquire) >= parallelism()
+    }
+
+    /// Returns once fewer workers than cores are starting.
+    async fn start_ended(&self) {
+        let ended = self.start_ended.notified();
+        tokio::pin!(ended);
+        // Registered before the check, so that an end between the two is not missed.
+        ended.as_mut().enable();
+        if self.starts_full() {
+            ended.await;
+        }
     }
 
     /// Takes the most recently started live unused worker.
@@ -491,21 +510,14 @@ impl FunctionHandle {
                 return invocation;
             }
             let pick = self.pool.pick(home, may_queue);
-            if may_queue && matches!(pick, Pick::Nothing) && self.pool.starts_full() {
-                // No worker to queue behind yet, and a cold start under way on every core (a
-                // burst with no warm worker): wait for one to end and look again, instead of
-                // starting a worker per concurrent invocation. Those then queue behind the
-                // new workers, and more start only if invocations prove long.
-                let ended = self.pool.start_ended.notified();
-                tokio::pin!(ended);
-                ended.as_mut().enable();
-                if self.pool.starts_full() {
-                    ended.await;
-                }
-                attempts -= 1;
-                continue;
-            }
             let (lane, patience) = match pick {
+                Pick::StartUnderWay => {
+                    // Then it queues behind the new workers; more start only if invocations
+                    // prove long. Waiting is no failed attempt.
+                    self.pool.start_ended().await;
+                    attempts -= 1;
+                    continue;
+                }
                 Pick::Idle(lane) => (lane, None),
                 Pick::Queued(lane) => (lane, Some(info.warm_wait)),
                 // A worker for a lane of this thread's own.
