@@ -221,8 +221,10 @@ impl Cache {
         F: FnOnce(Conditional) -> Fut,
         Fut: Future<Output = Result<OriginResponse<S>, E>>,
     {
+        // The rest is boxed: a hit needs none of it, and a future is moved whole, whatever
+        // state it is in, so a hit would otherwise copy the origin round trip's state around.
         if !self.cacheable(req) {
-            return self.pass(req, fetch).await;
+            return Box::pin(self.pass(req, fetch)).await;
         }
         let key = self.key(req);
         let now = Instant::now();
@@ -232,6 +234,22 @@ impl Cache {
             }
             other => other,
         };
+        Box::pin(self.serve_unfresh(req, key, now, stale, fetch)).await
+    }
+
+    /// [`Self::serve`] once the lookup at `now` found no fresh entry (`stale`: what it found).
+    async fn serve_unfresh<S, F, Fut, E>(
+        &self,
+        req: &CacheRequest<'_>,
+        key: CacheKey,
+        now: Instant,
+        stale: Option<Entry>,
+        fetch: F,
+    ) -> Result<CacheOutcome<S>, E>
+    where
+        F: FnOnce(Conditional) -> Fut,
+        Fut: Future<Output = Result<OriginResponse<S>, E>>,
+    {
         if *req.method == Method::HEAD {
             // §5.11: a HEAD miss is forwarded and stores nothing.
             return self.pass(req, fetch).await;

@@ -307,7 +307,9 @@ impl<T: Triggers> Edge<T> {
                 parts,
                 body,
                 &ctx.trigger.request_id,
-                |req| self.fetch(ctx, req),
+                // Boxed: the origin round trip is the largest future of the pipeline, and
+                // every request's future (moved whole, whatever its state) would carry it.
+                |req| Box::pin(self.fetch(ctx, req)),
             )
             .await;
         if let Some(job) = refresh {
@@ -392,7 +394,8 @@ impl<T: Triggers> Edge<T> {
             },
             peer: ctx.peer,
         };
-        let mut page_resp = self.cache_or_fetch(&page_ctx, req).await;
+        // Boxed: a second cache step inside the first would double every request's future.
+        let mut page_resp = Box::pin(self.cache_or_fetch(&page_ctx, req)).await;
         if page_resp.status().as_u16() >= 400 {
             return page_resp;
         }

@@ -524,11 +524,13 @@ impl FunctionHandle {
                 Pick::Unused(_) | Pick::Move(_) | Pick::Nothing => {
                     let worker = match pick {
                         Pick::Unused(worker) => *worker,
-                        Pick::Move(lane) => match lane.hand_over().await {
+                        Pick::Move(lane) => match Box::pin(lane.hand_over()).await {
                             Some(worker) => worker,
                             None => continue,
                         },
-                        _ => match self.cold_start().await {
+                        // Boxed, as the hand-over: a warm invocation's future would
+                        // otherwise carry a worker's start.
+                        _ => match Box::pin(self.cold_start()).await {
                             Ok(mut worker) => {
                                 lines.append(&mut worker.init_logs);
                                 init_duration = Some(worker.init_duration);

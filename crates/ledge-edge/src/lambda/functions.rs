@@ -188,9 +188,11 @@ impl FunctionSet {
     }
 
     async fn handle_of(&self, entry: &Entry) -> Result<Arc<FunctionHandle>, LoadFailure> {
-        entry
-            .handle
-            .get_or_init(|| self.load(&entry.version))
+        if let Some(handle) = entry.handle.get() {
+            return handle.clone();
+        }
+        // Boxed: loading is rare, and every invocation's future would otherwise carry it.
+        Box::pin(entry.handle.get_or_init(|| self.load(&entry.version)))
             .await
             .clone()
     }

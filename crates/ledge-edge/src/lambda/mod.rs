@@ -634,7 +634,9 @@ impl Triggers for LambdaTriggers {
         if ctx.behavior.lambda_function_associations.is_empty() {
             return Ok(Flow::Continue(req));
         }
-        self.viewer_request_inner(ctx, req).await
+        // Boxed, as the other triggers' work: only requests with a function pay for the
+        // invocation's future, instead of every request's future carrying it.
+        Box::pin(self.viewer_request_inner(ctx, req)).await
     }
 
     async fn origin_request(
@@ -648,7 +650,7 @@ impl Triggers for LambdaTriggers {
         let Some(behavior) = compiled(ctx) else {
             return Ok(Flow::Continue(req));
         };
-        match self.origin_inner(ctx, behavior, req).await {
+        match Box::pin(self.origin_inner(ctx, behavior, req)).await {
             Err(e) if e.error_source() == ErrorSource::Function => {
                 tracing::warn!(error = %e, distribution = %ctx.distribution.id, "origin-facing function failed");
                 Ok(Flow::Respond(failure_placeholder(&e)))
@@ -679,7 +681,7 @@ impl Triggers for LambdaTriggers {
             self.unstash(ctx);
             return Ok(resp);
         }
-        self.viewer_response_inner(ctx, assoc, resp).await
+        Box::pin(self.viewer_response_inner(ctx, assoc, resp)).await
     }
 }
 
