@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// mimalloc rather than glibc's malloc: with a function, glibc's malloc, free and chunk
+// consolidation were about a tenth of the edge's CPU (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod config_file;
 mod control;
 mod edge;
