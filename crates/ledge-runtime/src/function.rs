@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use tokio::sync::futures::Notified;
 use tokio::sync::{oneshot, Notify, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -547,26 +548,32 @@ impl FunctionHandle {
             };
             let seq = Job::next_seq();
             let (done, mut outcome) = oneshot::channel();
+            let queued_at = Instant::now();
             let job = Job {
                 seq,
                 frame: frame.clone(),
                 done,
+                queued_at,
             };
+            // Taken before the job is queued, so that no nudge for it is missed.
+            let nudged = lane.patience.notified();
             if lane.submit(job).is_err() {
                 continue;
             }
             let finished = match patience {
                 None => outcome.await,
-                Some(patience) => match tokio::time::timeout(patience, &mut outcome).await {
-                    Ok(finished) => finished,
-                    Err(_) if self.pool.saturated(info.warm_wait) => outcome.await,
-                    Err(_) if lane.withdraw(seq) => {
-                        // Waited long enough for a busy worker: a worker of its own.
-                        may_queue = false;
-                        continue;
+                Some(patience) => {
+                    match wait_patiently(&lane, &mut outcome, nudged, queued_at, patience).await {
+                        Some(finished) => finished,
+                        None if self.pool.saturated(info.warm_wait) => outcome.await,
+                        None if lane.withdraw(seq) => {
+                            // Waited long enough for a busy worker: a worker of its own.
+                            may_queue = false;
+                            continue;
+                        }
+                        None => outcome.await,
                     }
-                    Err(_) => outcome.await,
-                },
+                }
             };
             match finished {
                 Ok(finished) => break finished,
@@ -800,5 +807,31 @@ fn line(message: String) -> LogLine {
     LogLine {
         timestamp: SystemTime::now(),
         message,
+    }
+}
+
+/// Waits for a queued job's outcome until its lane says it has waited `patience` since
+/// `queued_at` while still held back (`None` then: its caller may withdraw it). `nudged` was
+/// taken before the job was queued.
+async fn wait_patiently(
+    lane: &Lane,
+    outcome: &mut oneshot::Receiver<Finished>,
+    nudged: Notified<'_>,
+    queued_at: Instant,
+    patience: Duration,
+) -> Option<Result<Finished, oneshot::error::RecvError>> {
+    tokio::pin!(nudged);
+    loop {
+        tokio::select! {
+            biased;
+            finished = &mut *outcome => return Some(finished),
+            () = nudged.as_mut() => {}
+        }
+        // A nudge is for every caller of the lane: the next one is taken before this caller
+        // looks at its own clock, so that none is missed in between.
+        nudged.set(lane.patience.notified());
+        if queued_at.elapsed() >= patience {
+            return None;
+        }
     }
 }

@@ -48,6 +48,9 @@ pub(crate) struct Job {
     pub(crate) seq: u64,
     pub(crate) frame: Bytes,
     pub(crate) done: oneshot::Sender<Finished>,
+    /// When its caller queued it: a job held back longer than `warm_wait` gets its caller
+    /// nudged (see [`Lane::patience`]).
+    pub(crate) queued_at: Instant,
 }
 
 impl Job {
@@ -137,6 +140,11 @@ pub(crate) struct Lane {
     /// Jobs not yet written to the worker; `None` once the driver has ended.
     queue: Mutex<Option<VecDeque<Job>>>,
     wake: Notify,
+    /// Nudges the callers waiting on this lane when a job held back in its queue has waited
+    /// `warm_wait`: each looks at its own clock and may withdraw its job for a cold start.
+    /// The driver keeps the one timer this needs, so a caller sets none of its own (a timer
+    /// per invocation cost a lock and, often, a wake-up of the thread through its eventfd).
+    pub(crate) patience: Notify,
     /// Invocations claimed on this lane and not yet finished (queued, written or running).
     outstanding: AtomicUsize,
     /// Set to end the driver once nothing is outstanding (retired, or the version closed).
@@ -161,6 +169,7 @@ impl Lane {
             home: worker.home,
             queue: Mutex::new(Some(VecDeque::new())),
             wake: Notify::new(),
+            patience: Notify::new(),
             outstanding: AtomicUsize::new(1),
             stop: AtomicBool::new(false),
             last_used: Mutex::new(Instant::now()),
@@ -368,6 +377,17 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
     let mut out = Vec::with_capacity(8 * 1024);
     // When the worker took the request at the head of `written`.
     let mut front_started = Instant::now();
+    // One timer for the running invocation's timeout, set again only when it goes off before
+    // the deadline: the deadline only ever moves later, and setting a timer for every answer
+    // costs a lock and, when it becomes the thread's earliest, a wake-up of the thread.
+    let timer = tokio::time::sleep_until(front_started + info.timeout);
+    tokio::pin!(timer);
+    // The patience timer (see `Lane::patience`): when it is set, and up to when every job
+    // queued has had its callers nudged.
+    let nudge = tokio::time::sleep_until(front_started);
+    tokio::pin!(nudge);
+    let mut nudge_at: Option<Instant> = None;
+    let mut nudged_through: Option<Instant> = None;
     loop {
         // Hand the worker what may go now.
         {
@@ -400,6 +420,17 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
                     done: job.done,
                     bytes: job.frame.len(),
                 });
+            }
+            // Jobs held back: the first one not yet nudged for sets the patience timer.
+            if nudge_at.is_none() && !info.warm_wait.is_zero() {
+                let held = queue
+                    .iter()
+                    .find(|j| nudged_through.is_none_or(|t| j.queued_at > t));
+                if let Some(job) = held {
+                    let at = job.queued_at + info.warm_wait;
+                    nudge.as_mut().reset(at);
+                    nudge_at = Some(at);
+                }
             }
         }
         if !out.is_empty() {
@@ -483,7 +514,11 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
                     return;
                 }
             }
-            () = tokio::time::sleep_until(deadline) => {
+            () = timer.as_mut() => {
+                if Instant::now() < deadline {
+                    timer.as_mut().reset(deadline);
+                    continue;
+                }
                 fail_front(&mut worker, &mut written, &lane, front_started, None).await;
                 return;
             }
@@ -491,6 +526,21 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
                 // The worker is busy: let the other requests ready on this thread queue up too,
                 // so that they go to the worker in one write.
                 tokio::task::yield_now().await;
+            }
+            () = nudge.as_mut(), if nudge_at.is_some() => {
+                nudge_at = None;
+                // Jobs queued by `due` have waited `warm_wait`; those still held back (others
+                // may have gone to the worker meanwhile) get their callers nudged.
+                let Some(due) = Instant::now().checked_sub(info.warm_wait) else { continue };
+                let ran_out = lane.lock().as_ref().is_some_and(|q| {
+                    q.iter().any(|j| {
+                        j.queued_at <= due && nudged_through.is_none_or(|t| j.queued_at > t)
+                    })
+                });
+                nudged_through = Some(due);
+                if ran_out {
+                    lane.patience.notify_waiters();
+                }
             }
         }
     }

@@ -344,6 +344,63 @@ fn a_worker_moves_to_the_runtime_that_keeps_using_it() {
     main.block_on(async { drop(rt) });
 }
 
+/// Write-family system calls of the calling thread (`syscw` in `/proc/thread-self/io`): `write`
+/// to an eventfd counts; `send` on a worker's socket does not.
+fn writes_of_this_thread() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/io")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("syscw:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn an_invocation_queued_on_a_busy_worker_sets_no_timer() {
+    // One edge-like thread: a 20 ms invocation runs, the thread sleeps with only that
+    // invocation's timeout set, and then a second one queues behind it. A timer per queued
+    // invocation (its patience, earlier than the running one's timeout) made tokio wake the
+    // thread through its own eventfd each time: about every other request under load. The
+    // worker's driver now keeps the one timer patience needs.
+    let local = edge_thread_runtime();
+    local.block_on(async {
+        let rt = runtime_with(|c| c.warm_wait = Duration::from_millis(500));
+        let f = rt
+            .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+            .await;
+        f.prewarm(1).await.unwrap();
+        for _ in 0..3 {
+            call(&f, r#"{"ms":20}"#).await; // the version's pace is known: requests go ahead
+        }
+        // The second invocation is started by another thread's message, so that this thread
+        // sets no timer of its own to wait for its moment.
+        let (go, mut ticks) = tokio::sync::mpsc::unbounded_channel();
+        let (start, starts) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            for () in starts {
+                std::thread::sleep(Duration::from_millis(5));
+                if go.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        const N: u64 = 20;
+        let before = writes_of_this_thread();
+        for _ in 0..N {
+            start.send(()).unwrap();
+            let (first, second) = tokio::join!(f.invoke(br#"{"ms":20}"#), async {
+                ticks.recv().await.unwrap();
+                f.invoke(b"{}").await
+            });
+            first.unwrap();
+            second.unwrap();
+        }
+        let writes = writes_of_this_thread() - before;
+        assert!(writes < N / 2, "{writes} writes for {N} queued invocations");
+        assert_eq!(f.cold_starts(), 0);
+    });
+}
+
 /// Voluntary context switches of the calling thread (`/proc/thread-self/status`) or, in a
 /// handler, of the worker's main thread (`/proc/self/status`).
 fn waits_of(status: &str) -> u64 {
