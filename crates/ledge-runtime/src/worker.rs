@@ -161,6 +161,9 @@ pub(crate) struct Worker {
     pub(crate) init_duration: Duration,
     pub(crate) init_logs: Vec<LogLine>,
     pub(crate) last_used: Instant,
+    /// Whether it has answered an invocation: the first one is slower (the interpreter
+    /// compiles the handler's code as it runs) and says little about the version's pace.
+    pub(crate) answered: bool,
     cgroup: Option<WorkerCgroup>,
     /// Started in a PID namespace of its own (its exit status comes from the namespace's init).
     namespaced: bool,
@@ -299,6 +302,7 @@ impl Worker {
                 init_duration: started.elapsed(),
                 init_logs,
                 last_used: Instant::now(),
+                answered: false,
                 cgroup,
                 namespaced,
             }),
