@@ -40,6 +40,6 @@ pub use config::{FunctionSpec, Language, PackageLimits, RuntimeConfig, SUPPORTED
 pub use error::{FunctionError, InvokeError, LoadError, PackageError, ThrottleScope};
 pub use function::{FunctionHandle, Invocation, InvokeOutput};
 pub use json::JsonStyle;
-pub use logs::{iso8601, FileSink, LogBatch, LogLine, LogSink};
+pub use logs::{iso8601, FileSink, LogBatch, LogLine, LogSink, Rotation};
 pub use package::{PackageRef, PreparedPackage};
 pub use runtime::{Runtime, RESERVED_ENV};

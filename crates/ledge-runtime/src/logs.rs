@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -88,11 +88,34 @@ pub trait LogSink: Send + Sync + 'static {
 
 /// Appends log lines to one file per log group under a directory:
 /// `<dir>/<log group with '/' replaced by '_'>.log`, one line per event:
-/// `<ISO-8601 timestamp>\t<log stream>\t<message>`.
+/// `<ISO-8601 timestamp>\t<log stream>\t<message>`. A file that reaches
+/// [`Rotation::max_bytes`] becomes `<file>.1` (the older ones move up to `.2`, …, the oldest
+/// beyond [`Rotation::keep`] goes): a busy function writes START/END/REPORT lines for every
+/// invocation, several MB a second, and an edge's disk must not fill with them.
 #[derive(Debug)]
 pub struct FileSink {
     dir: PathBuf,
     lock: Mutex<()>,
+    rotation: Rotation,
+}
+
+/// When a log group's file is rotated, and how many rotated files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Size at which the file is rotated.
+    pub max_bytes: u64,
+    /// Rotated files kept (`<file>.1` the newest); 0 keeps none.
+    pub keep: usize,
+}
+
+impl Default for Rotation {
+    /// 64 MiB per file, 4 rotated files: at most about 320 MiB per log group.
+    fn default() -> Self {
+        Rotation {
+            max_bytes: 64 << 20,
+            keep: 4,
+        }
+    }
 }
 
 impl FileSink {
@@ -103,7 +126,13 @@ impl FileSink {
         Ok(FileSink {
             dir,
             lock: Mutex::new(()),
+            rotation: Rotation::default(),
         })
+    }
+
+    /// The same sink, rotating its files as `rotation` says.
+    pub fn with_rotation(self, rotation: Rotation) -> FileSink {
+        FileSink { rotation, ..self }
     }
 
     /// The file that holds a log group's lines.
@@ -134,16 +163,45 @@ impl FileSink {
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let mut first_error = None;
         for (group, buf) in groups {
+            let path = self.path_for(group);
             let written = fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(self.path_for(group))
-                .and_then(|mut file| file.write_all(&buf));
-            if let Err(e) = written {
+                .open(&path)
+                .and_then(|mut file| {
+                    file.write_all(&buf)?;
+                    file.metadata()
+                });
+            let rotated = match written {
+                Ok(meta) if meta.len() >= self.rotation.max_bytes => self.rotate(&path),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = rotated {
                 first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// `<file>` becomes `<file>.1`, `<file>.1` becomes `<file>.2`, …; the oldest beyond
+    /// `keep` is dropped. Called with the lock held.
+    fn rotate(&self, path: &Path) -> io::Result<()> {
+        let numbered = |n: usize| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        if self.rotation.keep == 0 {
+            return fs::remove_file(path);
+        }
+        for n in (1..self.rotation.keep).rev() {
+            match fs::rename(numbered(n), numbered(n + 1)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        fs::rename(path, numbered(1))
     }
 }
 
@@ -338,6 +396,43 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_log_file_is_rotated_and_the_oldest_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink::new(dir.path()).unwrap().with_rotation(Rotation {
+            max_bytes: 1000,
+            keep: 2,
+        });
+        let batch = |i: usize| LogBatch {
+            log_group: "/aws/lambda/us-east-1.f".into(),
+            log_stream: "s".into(),
+            lines: vec![LogLine {
+                timestamp: UNIX_EPOCH,
+                message: format!("line {i:03} {}", "x".repeat(63)),
+            }],
+        };
+        for i in 0..45 {
+            sink.write(&batch(i)); // 100 bytes each: a rotation every 10 lines
+        }
+        let path = sink.path_for("/aws/lambda/us-east-1.f");
+        let read = |suffix: &str| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            std::fs::read_to_string(name)
+        };
+        let (current, newer, older) = (read(""), read(".1"), read(".2"));
+        assert!(read(".3").is_err(), "only two rotated files are kept");
+        // `<timestamp>\t<stream>\t` is 27 bytes; then the message.
+        let first = |text: &io::Result<String>| text.as_ref().unwrap()[27..35].to_string();
+        // The newest lines in the file, then .1, then .2 (lines 0-19 are gone).
+        assert_eq!(first(&older), "line 020");
+        assert_eq!(first(&newer), "line 030");
+        assert_eq!(first(&current), "line 040");
+        assert_eq!(older.unwrap().len(), 1000);
+        assert_eq!(newer.unwrap().len(), 1000);
+        assert_eq!(current.unwrap().lines().count(), 5);
+    }
 
     #[test]
     fn timestamps_written_in_rounds_match_iso8601() {

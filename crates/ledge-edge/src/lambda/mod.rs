@@ -105,14 +105,17 @@ pub struct LambdaSettings {
     /// Workers in PID namespaces of their own (the runtime's default, on when root, when
     /// `None`; see `RuntimeConfig::pid_namespaces`).
     pub pid_namespaces: Option<bool>,
+    /// When each log group's file under `logs/` is rotated, and how many rotated files are kept.
+    pub log_rotation: ledge_runtime::Rotation,
 }
 
 impl Default for LambdaSettings {
     /// Defaults, overridden by the environment variables `LEDGE_LAMBDA_PREWARM`,
-    /// `LEDGE_LAMBDA_CONCURRENCY`, `LEDGE_LAMBDA_QUEUE` and `LEDGE_LAMBDA_WARM_WAIT_MS` when
-    /// set to a number.
+    /// `LEDGE_LAMBDA_CONCURRENCY`, `LEDGE_LAMBDA_QUEUE`, `LEDGE_LAMBDA_WARM_WAIT_MS`,
+    /// `LEDGE_LAMBDA_LOG_FILE_MB` and `LEDGE_LAMBDA_LOG_FILES_KEPT` when set to a number.
     fn default() -> Self {
         let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+        let rotation = ledge_runtime::Rotation::default();
         Self {
             prewarm: env("LEDGE_LAMBDA_PREWARM").unwrap_or(1),
             interpreters: HashMap::new(),
@@ -123,6 +126,11 @@ impl Default for LambdaSettings {
             ),
             tmp_size_bytes: None,
             pid_namespaces: None,
+            log_rotation: ledge_runtime::Rotation {
+                max_bytes: env("LEDGE_LAMBDA_LOG_FILE_MB")
+                    .map_or(rotation.max_bytes, |mb| (mb.max(1) as u64) << 20),
+                keep: env("LEDGE_LAMBDA_LOG_FILES_KEPT").unwrap_or(rotation.keep),
+            },
         }
     }
 }
@@ -140,7 +148,8 @@ impl LambdaTriggers {
     ) -> std::io::Result<Self> {
         let packages = data_dir.join("packages");
         std::fs::create_dir_all(&packages)?;
-        let logs = Arc::new(FileSink::new(data_dir.join("logs"))?);
+        let logs =
+            Arc::new(FileSink::new(data_dir.join("logs"))?.with_rotation(settings.log_rotation));
         let mut config = RuntimeConfig::new(data_dir.join("runtime"));
         config.log_sink = Some(logs.clone());
         config.interpreters = settings.interpreters;
