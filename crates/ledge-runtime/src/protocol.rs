@@ -5,8 +5,9 @@
 //! timeout is relative: a worker may find a request already waiting when it finishes the one
 //! before (see [`crate::lane`]), and the invocation's clock starts when it takes it.
 //!
-//! worker → ledge: `u32 LE length`, then `u8 kind`, `u32 LE max RSS (KiB)`,
-//! `u32 LE log length`, the log text, then the body (JSON).
+//! worker → ledge: `u32 LE length`, then `u8 kind`, `u32 LE max RSS (KiB)`, `u32 LE duration
+//! (µs, how long the worker ran the invocation)`, `u32 LE log length`, the log text, then the
+//! body (JSON).
 
 use std::io;
 
@@ -29,6 +30,8 @@ pub(crate) const FATAL: u8 = b'F';
 pub(crate) struct Reply {
     pub(crate) kind: u8,
     pub(crate) max_rss_kib: u32,
+    /// How long the worker ran the invocation (µs; 0 for frames outside one).
+    pub(crate) duration_us: u32,
     pub(crate) logs: Bytes,
     pub(crate) body: Bytes,
 }
@@ -103,7 +106,7 @@ pub(crate) async fn read_reply<R: AsyncRead + Unpin>(
             if len > max_len {
                 return Err(ReadError::TooLarge);
             }
-            if len < 9 {
+            if len < 13 {
                 return Err(ReadError::Garbage);
             }
             if buf.len() >= 4 + len {
@@ -113,6 +116,7 @@ pub(crate) async fn read_reply<R: AsyncRead + Unpin>(
                 buf.advance(4 + len);
                 let kind = frame.get_u8();
                 let max_rss_kib = frame.get_u32_le();
+                let duration_us = frame.get_u32_le();
                 let log_len = frame.get_u32_le() as usize;
                 if log_len > frame.len()
                     || !matches!(kind, INIT_DONE | INIT_ERROR | RESULT | ERROR | FATAL)
@@ -123,6 +127,7 @@ pub(crate) async fn read_reply<R: AsyncRead + Unpin>(
                 return Ok(Reply {
                     kind,
                     max_rss_kib,
+                    duration_us,
                     logs,
                     body: frame,
                 });
@@ -159,9 +164,10 @@ mod tests {
         let mut frame = Vec::new();
         let logs = b"line\n";
         let body = b"{\"ok\":true}";
-        frame.extend_from_slice(&((9 + logs.len() + body.len()) as u32).to_le_bytes());
+        frame.extend_from_slice(&((13 + logs.len() + body.len()) as u32).to_le_bytes());
         frame.push(RESULT);
         frame.extend_from_slice(&2048u32.to_le_bytes());
+        frame.extend_from_slice(&1500u32.to_le_bytes());
         frame.extend_from_slice(&(logs.len() as u32).to_le_bytes());
         frame.extend_from_slice(logs);
         frame.extend_from_slice(body);
@@ -171,6 +177,7 @@ mod tests {
             .unwrap();
         assert_eq!(reply.kind, RESULT);
         assert_eq!(reply.max_rss_kib, 2048);
+        assert_eq!(reply.duration_us, 1500);
         assert_eq!(&reply.logs[..], logs);
         assert_eq!(&reply.body[..], body);
 

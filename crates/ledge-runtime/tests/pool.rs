@@ -344,6 +344,38 @@ fn a_worker_moves_to_the_runtime_that_keeps_using_it() {
     main.block_on(async { drop(rt) });
 }
 
+#[test]
+fn durations_are_the_workers_own_when_answers_arrive_together() {
+    // Two quick invocations written to the worker together, and the edge thread busy for
+    // 100 ms meanwhile: both answers are read at once. Timed by their arrival, the first ran
+    // 100 ms and the second 0; the REPORT lines must show what the worker measured.
+    let local = edge_thread_runtime();
+    local.block_on(async {
+        let rt = runtime_with(|c| c.warm_wait = Duration::from_millis(500));
+        let f = rt
+            .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+            .await;
+        f.prewarm(1).await.unwrap();
+        for _ in 0..3 {
+            call(&f, "{}").await; // the version's pace is known: the second goes ahead
+        }
+        let (a, b, ()) = tokio::join!(f.invoke(b"{}"), f.invoke(b"{}"), async {
+            // Let the worker's driver write both requests, then keep the thread busy.
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        });
+        for out in [a.unwrap(), b.unwrap()] {
+            assert!(
+                out.duration > Duration::ZERO && out.duration < Duration::from_millis(50),
+                "{:?}",
+                out.duration
+            );
+        }
+    });
+}
+
 /// Write-family system calls of the calling thread (`syscw` in `/proc/thread-self/io`): `write`
 /// to an eventfd counts; `send` on a worker's socket does not.
 fn writes_of_this_thread() -> u64 {

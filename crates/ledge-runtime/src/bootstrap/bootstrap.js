@@ -2,8 +2,8 @@
 // one at a time over the Unix socket named by LEDGE_SOCKET.
 //
 // Frames ledge -> worker: u32 LE length, then JSON {"id", "timeout" (ms), "event"}.
-// Frames worker -> ledge: u32 LE length, then u8 kind, u32 LE max RSS in KiB, u32 LE log length,
-// the captured log text (UTF-8) and the body (JSON). Kinds: I init done, X init error,
+// Frames worker -> ledge: u32 LE length, then u8 kind, u32 LE max RSS in KiB, u32 LE duration of
+// the invocation in µs, u32 LE log length, the captured log text (UTF-8) and the body (JSON). Kinds: I init done, X init error,
 // R result, E function error, F fatal error (the worker exits after sending it).
 //
 // The function's console and process.stdout/stderr writes are captured here and travel in the
@@ -164,13 +164,17 @@ function send(kind, body, done) {
   // One buffer, written in place: a no-op handler's answer costs little more than its copy.
   const logLen = logs.length === 0 ? 0 : Buffer.byteLength(logs, 'utf8');
   const bodyLen = Buffer.byteLength(body, 'utf8');
-  const frame = Buffer.allocUnsafe(13 + logLen + bodyLen);
-  frame.writeUInt32LE(9 + logLen + bodyLen, 0);
+  // The invocation's own duration: answers can reach ledge together, so their arrival times
+  // do not tell how long each one ran.
+  const durationUs = startedAt < 0 ? 0 : Math.min(Math.round((performance.now() - startedAt) * 1000), 0xffffffff);
+  const frame = Buffer.allocUnsafe(17 + logLen + bodyLen);
+  frame.writeUInt32LE(13 + logLen + bodyLen, 0);
   frame.writeUInt8(kind, 4);
   frame.writeUInt32LE(maxRssKib(), 5);
-  frame.writeUInt32LE(logLen, 9);
-  if (logLen > 0) frame.write(logs, 13, logLen, 'utf8');
-  frame.write(body, 13 + logLen, bodyLen, 'utf8');
+  frame.writeUInt32LE(durationUs, 9);
+  frame.writeUInt32LE(logLen, 13);
+  if (logLen > 0) frame.write(logs, 17, logLen, 'utf8');
+  frame.write(body, 17 + logLen, bodyLen, 'utf8');
   // At once, never held for a batch: the next request may already be waiting, and ledge
   // starts the next invocation's clock when this answer arrives.
   socket.write(frame, done);
@@ -305,7 +309,11 @@ let handlerFn = null;
 // set it (every process.env read is a call into the embedder).
 let about = null;
 
+// When the running invocation started (performance.now() ms); -1 outside one.
+let startedAt = -1;
+
 function invoke(request) {
+  startedAt = performance.now();
   currentId = request.id;
   const deadline = Date.now() + request.timeout;
   const state = { done: false };

@@ -90,10 +90,12 @@ _LOG_CAP = int(_env.get("LEDGE_LOG_CAP") or 262144)
 _NBSP = "\u00a0"
 
 
-def _header(length, kind, rss_kib, log_length):
-    """The reply header, <IBII little-endian, as one int: the struct module would cost every
+def _header(length, kind, rss_kib, duration_us, log_length):
+    """The reply header, <IBIII little-endian, as one int: the struct module would cost every
     cold start its import (~0.3 ms)."""
-    return (length | kind << 32 | rss_kib << 40 | log_length << 72).to_bytes(13, "little")
+    return (
+        length | kind << 32 | rss_kib << 40 | duration_us << 72 | log_length << 104
+    ).to_bytes(17, "little")
 
 
 class _Logs:
@@ -313,13 +315,23 @@ def main():
     sock.settimeout(86400.0)
     sendall = sock.sendall
 
+    # When the running invocation started (perf_counter seconds); None outside one.
+    started = [None]
+    perf_counter = time.perf_counter
+
     def send(kind, body):
         logs = _logs.take().encode("utf-8", "replace")
         payload = body.encode("utf-8")
+        # The invocation's own duration: answers can reach ledge together, so their arrival
+        # times do not tell how long each one ran.
+        since = started[0]
+        duration_us = 0 if since is None else min(int((perf_counter() - since) * 1e6), 0xFFFFFFFF)
         # At once, never held for a batch: the next request may already be waiting, and ledge
         # starts the next invocation's clock when this answer arrives.
         sendall(
-            _header(9 + len(logs) + len(payload), kind, _max_rss_kib(), len(logs)) + logs + payload
+            _header(13 + len(logs) + len(payload), kind, _max_rss_kib(), duration_us, len(logs))
+            + logs
+            + payload
         )
 
     pending = bytearray()
@@ -385,6 +397,7 @@ def main():
     dumps = _dumps
     while True:
         request = loads(read_frame())
+        started[0] = perf_counter()
         request_id = request["id"]
         _logs.request_id = request_id
         # The clock starts now: ledge may have written this request while another ran.
