@@ -556,13 +556,13 @@ impl FunctionHandle {
                 queued_at,
             };
             // Taken before the job is queued, so that no nudge for it is missed.
-            let nudged = lane.patience.notified();
+            let patience = patience.map(|p| (p, lane.patience.notified()));
             if lane.submit(job).is_err() {
                 continue;
             }
             let finished = match patience {
                 None => outcome.await,
-                Some(patience) => {
+                Some((patience, nudged)) => {
                     match wait_patiently(&lane, &mut outcome, nudged, queued_at, patience).await {
                         Some(finished) => finished,
                         None if self.pool.saturated(info.warm_wait) => outcome.await,

@@ -526,7 +526,7 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
                 let _ = front.done.send(Finished {
                     result: Ok(reply),
                     lines,
-                    duration: if ran.is_zero() { duration } else { ran },
+                    duration: ran,
                     log_stream: worker.log_stream.clone(),
                 });
                 if !reusable || !worker.is_alive() {

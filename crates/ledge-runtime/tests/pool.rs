@@ -344,6 +344,20 @@ fn a_worker_moves_to_the_runtime_that_keeps_using_it() {
     main.block_on(async { drop(rt) });
 }
 
+/// One prewarmed Node.js worker of [`SLOW`] (warm_wait 500 ms, under its 3 s timeout) whose
+/// version's pace is known from three calls with `event`: requests are written ahead.
+async fn paced_node_worker(event: &str) -> (TestRuntime, Arc<ledge_runtime::FunctionHandle>) {
+    let rt = runtime_with(|c| c.warm_wait = Duration::from_millis(500));
+    let f = rt
+        .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+        .await;
+    f.prewarm(1).await.unwrap();
+    for _ in 0..3 {
+        call(&f, event).await;
+    }
+    (rt, f)
+}
+
 #[test]
 fn durations_are_the_workers_own_when_answers_arrive_together() {
     // Two quick invocations written to the worker together, and the edge thread busy for
@@ -351,14 +365,7 @@ fn durations_are_the_workers_own_when_answers_arrive_together() {
     // 100 ms and the second 0; the REPORT lines must show what the worker measured.
     let local = edge_thread_runtime();
     local.block_on(async {
-        let rt = runtime_with(|c| c.warm_wait = Duration::from_millis(500));
-        let f = rt
-            .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
-            .await;
-        f.prewarm(1).await.unwrap();
-        for _ in 0..3 {
-            call(&f, "{}").await; // the version's pace is known: the second goes ahead
-        }
+        let (_rt, f) = paced_node_worker("{}").await; // the second request goes ahead
         let (a, b, ()) = tokio::join!(f.invoke(b"{}"), f.invoke(b"{}"), async {
             // Let the worker's driver write both requests, then keep the thread busy.
             for _ in 0..4 {
@@ -396,16 +403,9 @@ fn an_invocation_queued_on_a_busy_worker_sets_no_timer() {
     // worker's driver now keeps the one timer patience needs.
     let local = edge_thread_runtime();
     local.block_on(async {
-        let rt = runtime_with(|c| c.warm_wait = Duration::from_millis(500));
-        let f = rt
-            .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
-            .await;
-        f.prewarm(1).await.unwrap();
-        for _ in 0..3 {
-            call(&f, r#"{"ms":20}"#).await; // the version's pace is known: requests go ahead
-        }
-        // The second invocation is started by another thread's message, so that this thread
-        // sets no timer of its own to wait for its moment.
+        let (_rt, f) = paced_node_worker(r#"{"ms":20}"#).await; // requests go ahead
+                                                                // The second invocation is started by another thread's message, so that this thread
+                                                                // sets no timer of its own to wait for its moment.
         let (go, mut ticks) = tokio::sync::mpsc::unbounded_channel();
         let (start, starts) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {

@@ -369,3 +369,38 @@ async fn origin_request_generated_page_is_cached() {
     ledge_test::assert_eventually!(log_text(&e, &f).contains("REPORT RequestId"));
     assert_eq!(log_text(&e, &f).matches("REPORT RequestId").count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_logs_rotate_at_the_configured_size() {
+    // 300 KB of output per invocation (over the 256 KiB per-invocation cap, so each one
+    // writes just over 256 KiB): a 1 MiB file fills every 4 invocations.
+    let o = Origin::new().route("/a", Route::ok("fine")).run().await;
+    let f = Function::node(
+        "chatty",
+        "exports.handler = async (e) => { console.log('x'.repeat(300000)); return e.Records[0].cf.request; };",
+    );
+    let mut d = snapshot::distribution("E1", "chatty.ledge.localhost", o.port());
+    d["Config"]["DefaultCacheBehavior"]["CachePolicyId"] = snapshot::CACHING_DISABLED.into();
+    lambda::associate(&mut d, "viewer-request", &f, false);
+    let e = Edge::builder(BIN)
+        .snapshot(lambda::snapshot(1, vec![d], &[&f]))
+        .data_file(&f.package_path(), f.zip.clone())
+        .env("LEDGE_LAMBDA_LOG_FILE_MB", "1")
+        .env("LEDGE_LAMBDA_LOG_FILES_KEPT", "1")
+        .start();
+    for _ in 0..12 {
+        let r = get(&e, "chatty.ledge.localhost", "/a", &[]).await;
+        assert_eq!(r.status, 200, "{}", e.stderr());
+    }
+    let file = f.log_file(&e.dir.path().join("data"));
+    let rotated = |n: u32| {
+        let mut name = file.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        std::path::PathBuf::from(name)
+    };
+    ledge_test::assert_eventually!(rotated(1).exists());
+    let size = std::fs::metadata(rotated(1)).unwrap().len();
+    assert!((1 << 20..3 << 19).contains(&size), "{size}");
+    assert!(!rotated(2).exists(), "one rotated file is kept");
+    assert!(log_text(&e, &f).len() < 1 << 20);
+}
