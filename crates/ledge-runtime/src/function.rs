@@ -272,14 +272,16 @@ impl Pool {
     }
 
     /// True when the version's invocations are short (within `patience` on average) and
-    /// it has at least as many workers in use as the machine has cores: the CPU, not a worker,
-    /// is what is missing, and another worker would only add a cold start.
+    /// it has at least as many workers in use or starting as the machine has cores: the CPU,
+    /// not a worker, is what is missing, and another worker would only add a cold start.
     /// Also true while as many workers as cores are starting: more would only slow them.
     fn saturated(&self, patience: Duration) -> bool {
         let cores = parallelism();
         self.starts_full()
             || self.common.pace().is_some_and(|avg| avg <= patience)
-                && self.lanes().iter().filter(|l| l.is_alive()).count() >= cores
+                && self.lanes().iter().filter(|l| l.is_alive()).count()
+                    + self.starting.load(Ordering::Acquire)
+                    >= cores
     }
 
     /// True while as many workers as cores are starting: another cold start would only slow
@@ -477,16 +479,18 @@ impl FunctionHandle {
         invocation
     }
 
-    /// A new worker for this version: a spare interpreter adopted, else one spawned.
-    async fn cold_start(&self) -> Result<Worker, SpawnError> {
+    /// A new worker for this version: a spare interpreter adopted, else one spawned; with
+    /// the count of the start, for the caller to end once the worker is in the pool.
+    async fn cold_start(&self) -> (Result<Worker, SpawnError>, Starting<'_>) {
         self.flush_last_words();
         self.cold_starts.fetch_add(1, Ordering::Relaxed);
         tracing::debug!("cold start");
-        let _starting = Starting::enter(&self.pool);
-        match self.take_spare() {
+        let starting = Starting::enter(&self.pool);
+        let started = match self.take_spare() {
             Some(spare) => spare.adopt(&self.info).await,
             None => Worker::spawn(&self.info, self.next_worker_id()).await,
-        }
+        };
+        (started, starting)
     }
 
     async fn run(&self, event: &[u8], mut invocation: Invocation) -> Invocation {
@@ -523,6 +527,9 @@ impl FunctionHandle {
                 Pick::Queued(lane) => (lane, Some(info.warm_wait)),
                 // A worker for a lane of this thread's own.
                 Pick::Unused(_) | Pick::Move(_) | Pick::Nothing => {
+                    // A started worker counts as starting until its lane is in the pool:
+                    // others deciding whether to start one more must see it all along.
+                    let mut _starting = None;
                     let worker = match pick {
                         Pick::Unused(worker) => *worker,
                         Pick::Move(lane) => match Box::pin(lane.hand_over()).await {
@@ -532,12 +539,13 @@ impl FunctionHandle {
                         // Boxed, as the hand-over: a warm invocation's future would
                         // otherwise carry a worker's start.
                         _ => match Box::pin(self.cold_start()).await {
-                            Ok(mut worker) => {
+                            (Ok(mut worker), starting) => {
+                                _starting = Some(starting);
                                 lines.append(&mut worker.init_logs);
                                 init_duration = Some(worker.init_duration);
                                 worker
                             }
-                            Err(e) => return self.init_failed(invocation, e),
+                            (Err(e), _) => return self.init_failed(invocation, e),
                         },
                     };
                     match self.pool.start_lane(worker, info) {
