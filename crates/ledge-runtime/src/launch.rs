@@ -84,6 +84,11 @@ impl Launch {
                     "--max-old-space-size={}",
                     limits::node_heap_mb(info.memory_mb)
                 ));
+                // V8 without helper threads: a worker runs one invocation at a time, and
+                // helpers for its collections and compiles only wake up on the cores the edge
+                // and the other workers use (about 230 wake-ups a second per busy worker;
+                // without them a no-op invocation costs about 4 % less CPU).
+                cmd.arg("--single-threaded");
             }
             Language::Python => {
                 // No site: a function sees only its package and the standard library, as on
