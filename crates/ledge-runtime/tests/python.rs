@@ -201,6 +201,10 @@ def handler(event, context):
         return h["cookie"]
     if event.get("kind") == "marshal":
         return {1, 2}
+    if event.get("kind") == "circular":
+        loop = {"a": []}
+        loop["a"].append(loop)
+        return loop
     print("hello from print")
     print("two\nlines")
     logger.info("info %s", "message")
@@ -276,6 +280,12 @@ def handler(event, context):
         .as_str()
         .unwrap()
         .starts_with("Unable to marshal response:"));
+    // json.dumps's own words, as on Lambda.
+    let err = f.invoke(br#"{"kind":"circular"}"#).await.unwrap_err();
+    assert_eq!(
+        error_doc(&err)["errorMessage"],
+        "Unable to marshal response: Circular reference detected"
+    );
     assert_eq!(call(&f, "{}").await, json!("ok"));
     assert_eq!(f.cold_starts(), 1, "handled errors keep the worker");
 }
