@@ -377,3 +377,30 @@ async fn workers_run_the_bootstrap_compiled_by_their_interpreter() {
         .await;
     assert_eq!(call(&f, "{}").await, json!(compiled.display().to_string()));
 }
+
+#[tokio::test]
+async fn answers_larger_than_the_socket_buffer_arrive_whole() {
+    // The bootstrap writes an answer straight to the socket and leaves what does not fit to
+    // sendall: a 3 MB answer with 100 KB of output does not fit in one go.
+    let rt = runtime();
+    let f = rt
+        .load(
+            "python3.12",
+            "app.handler",
+            &[(
+                "app.py",
+                "def handler(event, context):\n    print('l' * event['log'])\n    return 'x' * event['n']\n",
+            )],
+        )
+        .await;
+    for n in [10, 3_000_000, 20] {
+        let out = f
+            .invoke(format!(r#"{{"n":{n},"log":100000}}"#).as_bytes())
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.payload).unwrap();
+        assert_eq!(v.as_str().map(str::len), Some(n));
+        assert!(out.logs.text().contains(&"l".repeat(100_000)));
+    }
+    assert_eq!(f.cold_starts(), 1);
+}
