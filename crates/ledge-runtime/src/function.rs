@@ -240,7 +240,12 @@ impl Pool {
         }
         let lanes = self.lanes();
         if let Some(lane) = lanes.iter().rev().find(|l| l.try_claim_idle()) {
-            if lane.note_caller(home) {
+            // A thread with no worker of its own takes over an idle one of a thread that has
+            // several, rather than borrow: a borrowed invocation costs two thread wake-ups,
+            // and a thread that keeps using all its workers never leaves one alone long
+            // enough for it to move by `note_caller`.
+            let homed = |h: Home| lanes.iter().filter(|l| l.home == h && l.is_alive()).count();
+            if lane.note_caller(home) || homed(home) == 0 && homed(lane.home) > 1 {
                 return Pick::Move(lane.clone());
             }
             return Pick::Idle(lane.clone());

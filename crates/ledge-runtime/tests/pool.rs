@@ -1091,3 +1091,70 @@ fn a_worker_already_starting_is_waited_for_rather_than_another_started() {
     drop(first);
     main.block_on(async { drop(rt) });
 }
+
+#[test]
+fn a_thread_without_a_worker_takes_over_a_spare_one_of_another_thread() {
+    // Both warm workers are one thread's (it used them at once, and keeps doing so now and
+    // then); another thread calls one at a time. It takes one of them over, rather than
+    // borrow them for good: each borrowed invocation costs two thread wake-ups (+100 µs per
+    // request at 2 connections in the bench, in rounds after the all-trigger scenario had
+    // used both workers from one thread).
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let (rt, f) = main.block_on(async {
+        let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
+        let f = rt
+            .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
+            .await;
+        f.prewarm(2).await.unwrap();
+        (rt, f)
+    });
+    let pid_of = |v: Value| v["pid"].as_u64().unwrap();
+    let (go, went) = std::sync::mpsc::channel();
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let first = {
+        let f = f.clone();
+        std::thread::spawn(move || {
+            edge_thread_runtime().block_on(async {
+                // Both workers at once: both become this thread's.
+                let (a, b) = tokio::join!(call(&f, r#"{"ms":20}"#), call(&f, r#"{"ms":20}"#));
+                assert_ne!(pid_of(a), pid_of(b));
+                go.send(()).unwrap();
+                // Two at once every 10 ms: neither worker is left alone long enough to move.
+                let pairs = async {
+                    loop {
+                        tokio::join!(call(&f, r#"{"ms":2}"#), call(&f, r#"{"ms":2}"#));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                };
+                tokio::select! {
+                    () = pairs => {}
+                    _ = finished => {}
+                }
+            })
+        })
+    };
+    went.recv().unwrap();
+    let other = edge_thread_runtime();
+    let pids: std::collections::HashSet<u64> = other.block_on(async {
+        let mut pids = std::collections::HashSet::new();
+        for _ in 0..40 {
+            pids.insert(pid_of(call(&f, "{}").await));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        pids
+    });
+    // The first thread's runtime ends, and with it every worker it still drives.
+    done.send(()).unwrap();
+    first.join().unwrap();
+    let starts = f.cold_starts();
+    let pid = other.block_on(async { pid_of(call(&f, "{}").await) });
+    assert_eq!(
+        f.cold_starts(),
+        starts,
+        "the other thread drives a worker of its own"
+    );
+    assert!(pids.contains(&pid), "{pid} {pids:?}");
+    drop(f);
+    drop(other);
+    main.block_on(async { drop(rt) });
+}
