@@ -1053,7 +1053,7 @@ fn a_worker_already_starting_is_waited_for_rather_than_another_started() {
     let threads = cores.max(2);
     let main = tokio::runtime::Runtime::new().unwrap();
     let (rt, f) = main.block_on(async {
-        let rt = runtime_with(|c| c.warm_wait = Duration::from_millis(10));
+        let rt = runtime_with(|c| c.warm_wait = Duration::from_millis(50));
         let f = rt
             .load("nodejs20.x", "index.handler", &[("index.js", SLOW_START)])
             .await;
