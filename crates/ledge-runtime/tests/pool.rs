@@ -244,19 +244,36 @@ fn edge_thread_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A multi-threaded runtime (the process's main one) with a Node.js version of `src` loaded on
+/// it (`warm_wait` as given) and `prewarm` workers started, for tests of several edge threads.
+fn node_version_on_main_runtime(
+    src: &str,
+    warm_wait: Duration,
+    prewarm: usize,
+) -> (
+    tokio::runtime::Runtime,
+    TestRuntime,
+    Arc<ledge_runtime::FunctionHandle>,
+) {
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let (rt, f) = main.block_on(async {
+        let rt = runtime_with(|c| c.warm_wait = warm_wait);
+        let f = rt
+            .load("nodejs20.x", "index.handler", &[("index.js", src)])
+            .await;
+        if prewarm > 0 {
+            f.prewarm(prewarm).await.unwrap();
+        }
+        (rt, f)
+    });
+    (main, rt, f)
+}
+
 #[test]
 fn workers_serve_several_single_threaded_runtimes() {
     // An edge runs one single-threaded runtime per core; workers started on one (or on the
     // main runtime, by prewarm) must serve invocations from the others.
-    let main = tokio::runtime::Runtime::new().unwrap();
-    let (rt, f) = main.block_on(async {
-        let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
-        let f = rt
-            .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
-            .await;
-        f.prewarm(2).await.unwrap();
-        (rt, f)
-    });
+    let (main, rt, f) = node_version_on_main_runtime(SLOW, Duration::from_secs(5), 2);
     let (served, all_served) = std::sync::mpsc::channel();
     let (release, _) = tokio::sync::broadcast::channel::<()>(1);
     let threads: Vec<_> = (0..2)
@@ -298,14 +315,7 @@ fn a_worker_moves_to_the_runtime_that_keeps_using_it() {
     // An edge runs one single-threaded runtime per core. A worker started on one thread and
     // then used only by another moves to that other thread (each invocation across threads
     // costs two thread wake-ups): the thread that started it can end and it serves on.
-    let main = tokio::runtime::Runtime::new().unwrap();
-    let (rt, f) = main.block_on(async {
-        let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
-        let f = rt
-            .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
-            .await;
-        (rt, f)
-    });
+    let (main, rt, f) = node_version_on_main_runtime(SLOW, Duration::from_secs(5), 0);
     let pid_of = |v: Value| v["pid"].as_u64().unwrap();
     let (started, first_pid) = std::sync::mpsc::channel();
     let (end, ended) = tokio::sync::oneshot::channel::<()>();
@@ -1051,15 +1061,7 @@ fn a_worker_already_starting_is_waited_for_rather_than_another_started() {
     // withdraw and start one each: a third worker for two threads cost the bench 8-15 %.)
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let threads = cores.max(2);
-    let main = tokio::runtime::Runtime::new().unwrap();
-    let (rt, f) = main.block_on(async {
-        let rt = runtime_with(|c| c.warm_wait = Duration::from_millis(50));
-        let f = rt
-            .load("nodejs20.x", "index.handler", &[("index.js", SLOW_START)])
-            .await;
-        f.prewarm(1).await.unwrap();
-        (rt, f)
-    });
+    let (main, rt, f) = node_version_on_main_runtime(SLOW_START, Duration::from_millis(50), 1);
     let first = edge_thread_runtime();
     // The warm worker is this thread's, and the version's pace is known.
     first.block_on(async {
@@ -1099,15 +1101,7 @@ fn a_thread_without_a_worker_takes_over_a_spare_one_of_another_thread() {
     // borrow them for good: each borrowed invocation costs two thread wake-ups (+100 µs per
     // request at 2 connections in the bench, in rounds after the all-trigger scenario had
     // used both workers from one thread).
-    let main = tokio::runtime::Runtime::new().unwrap();
-    let (rt, f) = main.block_on(async {
-        let rt = runtime_with(|c| c.warm_wait = Duration::from_secs(5));
-        let f = rt
-            .load("nodejs20.x", "index.handler", &[("index.js", SLOW)])
-            .await;
-        f.prewarm(2).await.unwrap();
-        (rt, f)
-    });
+    let (main, rt, f) = node_version_on_main_runtime(SLOW, Duration::from_secs(5), 2);
     let pid_of = |v: Value| v["pid"].as_u64().unwrap();
     let (go, went) = std::sync::mpsc::channel();
     let (done, finished) = tokio::sync::oneshot::channel::<()>();

@@ -3,8 +3,9 @@
 //
 // Frames ledge -> worker: u32 LE length, then JSON {"id", "timeout" (ms), "event"}.
 // Frames worker -> ledge: u32 LE length, then u8 kind, u32 LE max RSS in KiB, u32 LE duration of
-// the invocation in µs, u32 LE log length, the captured log text (UTF-8) and the body (JSON). Kinds: I init done, X init error,
-// R result, E function error, F fatal error (the worker exits after sending it).
+// the invocation in microseconds, u32 LE log length, the captured log text (UTF-8) and the body
+// (JSON). Kinds: I init done, X init error, R result, E function error, F fatal error (the
+// worker exits after sending it).
 //
 // The function's console and process.stdout/stderr writes are captured here and travel in the
 // reply frame, so the real stdout/stderr stay free for output of native code and children.
