@@ -595,13 +595,20 @@ impl FunctionHandle {
             }
         };
         invocation.init_duration = init_duration;
-        lines.push(line(logs::start_line(&request_id, &info.version)));
         let Finished {
             result: outcome,
             lines: mut function_lines,
             duration,
             log_stream,
         } = finished;
+        // One clock read for the runtime's three lines: START is dated when the worker took
+        // the request, END and REPORT when its answer came.
+        let ended = SystemTime::now();
+        let started = ended.checked_sub(duration).unwrap_or(ended);
+        lines.push(LogLine {
+            timestamp: started,
+            message: logs::start_line(&request_id, &info.version),
+        });
         lines.append(&mut function_lines);
         invocation.duration = duration;
 
@@ -664,14 +671,21 @@ impl FunctionHandle {
 
         let max_used = max_rss_kib.div_ceil(1024);
         invocation.max_memory_used_mb = max_used;
-        lines.push(line(logs::end_line(&request_id)));
-        lines.push(line(logs::report_line(
-            &request_id,
-            duration,
-            info.memory_mb,
-            max_used,
-            init_duration,
-        )));
+        for message in [
+            logs::end_line(&request_id),
+            logs::report_line(
+                &request_id,
+                duration,
+                info.memory_mb,
+                max_used,
+                init_duration,
+            ),
+        ] {
+            lines.push(LogLine {
+                timestamp: ended,
+                message,
+            });
+        }
         let batch = Arc::new(self.batch(log_stream, lines));
         self.logs.send(batch.clone());
         invocation.logs = batch;
