@@ -3,7 +3,9 @@
 //! # Design
 //! An invocation first takes a permit from the version's and then the node's semaphore (waiting
 //! in a bounded queue, or failing with [`InvokeError::Throttled`] when the queue is full), then
-//! a worker: an idle one already driven by the caller's runtime, else an idle worker not yet in
+//! a worker: while as many workers as cores are busy with a version of short invocations, a
+//! place behind a busy one driven by the caller's runtime (more workers cannot run sooner);
+//! else an idle one already driven by the caller's runtime, else an idle worker not yet in
 //! use (prewarmed), else an idle one driven elsewhere (which moves to the caller's runtime once
 //! that runtime's callers have used it several times in a row), else (when
 //! [`RuntimeConfig::warm_wait`](crate::RuntimeConfig) allows) a place in the queue of a busy
@@ -220,11 +222,16 @@ impl Pool {
         }
     }
 
-    /// Chooses a worker for one invocation (see the module's design notes).
-    fn pick(&self, home: Home, may_queue: bool) -> Pick {
+    /// Chooses a worker for one invocation (see the module's design notes). `queue`: the
+    /// version's `warm_wait`, when the invocation may queue behind a busy worker.
+    fn pick(&self, home: Home, queue: Option<Duration>) -> Pick {
+        let may_queue = queue.is_some();
         {
             let mut lanes = self.lanes();
             lanes.retain(|l| l.is_alive());
+            if let Some(lane) = queue.and_then(|w| self.packed_lane(&lanes, home, w)) {
+                return Pick::Queued(lane);
+            }
             // The most recently started lanes last: the warmest.
             if let Some(lane) = lanes
                 .iter()
@@ -274,6 +281,41 @@ impl Pool {
             }
         }
         Pick::Nothing
+    }
+
+    /// A place behind a busy lane of `home`, when as many lanes as cores are busy and the
+    /// version's invocations are short (within half of `warm_wait` on average, as for writing
+    /// requests ahead): another worker could not run sooner, the cores being taken, and every
+    /// worker in use costs wake-ups of its own. Workers left over from a burst then stay idle
+    /// until they retire, instead of each taking a share of the requests: five Node.js
+    /// workers for two edge threads cost 60 % more worker CPU per request than two.
+    fn packed_lane(
+        &self,
+        lanes: &[Arc<Lane>],
+        home: Home,
+        warm_wait: Duration,
+    ) -> Option<Arc<Lane>> {
+        let short = self.common.pace().is_some_and(|avg| avg * 2 <= warm_wait);
+        if !short || lanes.iter().filter(|l| l.outstanding() > 0).count() < parallelism() {
+            return None;
+        }
+        let lane = lanes
+            .iter()
+            .filter(|l| l.home == home && l.outstanding() > 0)
+            .min_by_key(|l| l.outstanding())?;
+        if !lane.try_claim_queued() {
+            return None;
+        }
+        lane.note_caller(home);
+        Some(lane.clone())
+    }
+
+    /// Whether a worker is idle: a live lane with nothing outstanding, or one not in use yet.
+    fn any_idle(&self) -> bool {
+        self.lanes()
+            .iter()
+            .any(|l| l.outstanding() == 0 && l.is_alive())
+            || self.unused().iter().any(Worker::is_alive)
     }
 
     /// True when the version's invocations are short (within `patience` on average) and
@@ -519,7 +561,7 @@ impl FunctionHandle {
                 });
                 return invocation;
             }
-            let pick = self.pool.pick(home, may_queue);
+            let pick = self.pool.pick(home, may_queue.then_some(info.warm_wait));
             let (lane, patience) = match pick {
                 Pick::StartUnderWay => {
                     // Then it queues behind the new workers; more start only if invocations
@@ -578,9 +620,14 @@ impl FunctionHandle {
                 Some((patience, nudged)) => {
                     match wait_patiently(&lane, &mut outcome, nudged, queued_at, patience).await {
                         Some(finished) => finished,
-                        None if self.pool.saturated(info.warm_wait) => outcome.await,
+                        // An idle worker (the busy one may have run long for once) beats
+                        // waiting on, even when another worker would not be started.
+                        None if self.pool.saturated(info.warm_wait) && !self.pool.any_idle() => {
+                            outcome.await
+                        }
                         None if lane.withdraw(seq) => {
-                            // Waited long enough for a busy worker: a worker of its own.
+                            // Waited long enough for a busy worker: an idle one, else a worker
+                            // of its own.
                             may_queue = false;
                             continue;
                         }

@@ -1152,3 +1152,75 @@ fn a_thread_without_a_worker_takes_over_a_spare_one_of_another_thread() {
     drop(other);
     main.block_on(async { drop(rt) });
 }
+
+#[test]
+fn workers_beyond_the_cores_stay_idle_while_the_busy_ones_keep_up() {
+    // Two more workers than cores, all driven by one edge thread (a burst needed them once).
+    // Then the version is quick, and as many workers as cores are busy: the next invocations
+    // queue behind those rather than wake the others (each worker in use costs wake-ups of
+    // its own: 5 workers for 2 edge threads cost 60 % more worker CPU per request than 2).
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = cores + 2;
+    let (main, rt, f) = node_version_on_main_runtime(SLOW, Duration::from_secs(1), workers);
+    let pid_of = |v: Value| v["pid"].as_u64().unwrap();
+    let edge = edge_thread_runtime();
+    let used = edge.block_on(async {
+        let burst = |ms: u32, n: usize| {
+            tokio::task::JoinSet::from_iter((0..n).map(|_| {
+                let f = f.clone();
+                async move { call(&f, &format!(r#"{{"ms":{ms}}}"#)).await }
+            }))
+            .join_all()
+        };
+        let all: std::collections::HashSet<u64> =
+            burst(50, workers).await.into_iter().map(pid_of).collect();
+        assert_eq!(all.len(), workers, "the slow burst used every worker");
+        // Its pace is known: quick.
+        for _ in 0..3 {
+            call(&f, r#"{"ms":1}"#).await;
+        }
+        let mut used = std::collections::HashSet::new();
+        for _ in 0..4 {
+            used.extend(burst(2, 24).await.into_iter().map(pid_of));
+        }
+        used
+    });
+    assert!(
+        used.len() <= cores,
+        "{} workers used for {cores} cores",
+        used.len()
+    );
+    assert_eq!(f.cold_starts(), 0);
+    drop(f);
+    drop(edge);
+    main.block_on(async { drop(rt) });
+}
+
+#[test]
+fn an_invocation_queued_behind_a_worker_that_runs_long_goes_to_an_idle_one() {
+    // The version is quick, so with every core's worker busy an invocation queues behind
+    // one; this time they run for 2 s. After warm_wait it takes the idle worker instead.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let (main, rt, f) = node_version_on_main_runtime(SLOW, Duration::from_millis(200), cores + 1);
+    let edge = edge_thread_runtime();
+    let waited = edge.block_on(async {
+        for _ in 0..3 {
+            call(&f, r#"{"ms":1}"#).await;
+        }
+        let long = tokio::task::JoinSet::from_iter((0..cores).map(|_| {
+            let f = f.clone();
+            async move { call(&f, r#"{"ms":2000}"#).await }
+        }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        call(&f, r#"{"ms":1}"#).await;
+        let waited = started.elapsed();
+        long.join_all().await;
+        waited
+    });
+    assert!(waited < Duration::from_millis(1500), "waited {waited:?}");
+    assert_eq!(f.cold_starts(), 0, "the idle worker served it");
+    drop(f);
+    drop(edge);
+    main.block_on(async { drop(rt) });
+}
