@@ -303,7 +303,7 @@ pub(crate) fn report_line(
     init: Option<Duration>,
 ) -> String {
     use std::fmt::Write as _;
-    let billed = duration.as_nanos().div_ceil(1_000_000).max(1);
+    let billed = nanos(duration).div_ceil(1_000_000).max(1);
     let mut line = String::with_capacity(128 + request_id.len());
     line.push_str("REPORT RequestId: ");
     line.push_str(request_id);
@@ -322,10 +322,15 @@ pub(crate) fn report_line(
     line
 }
 
+/// A duration in nanoseconds, as a `u64` (584 years): `u128` formats slower.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Milliseconds with two decimals, rounded half up: `15.74`.
 fn push_ms(out: &mut String, d: Duration) {
     use std::fmt::Write as _;
-    let hundredths = (d.as_nanos() + 5_000) / 10_000;
+    let hundredths = nanos(d).saturating_add(5_000) / 10_000;
     let _ = write!(out, "{}.{:02}", hundredths / 100, hundredths % 100);
 }
 
