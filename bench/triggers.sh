@@ -141,3 +141,6 @@ for s, base, triggers in [("none", None, 0), ("vreq-node", "none", 1), ("vreq-py
     print(row + f" **{med(ratios):.2f}** ({', '.join(f'{x:.2f}' for x in ratios)}) |"
           f" **{med(added):.0f} µs** ({', '.join(f'{x:.0f}' for x in added)}) |")
 PY
+# Workers started over the run, by interpreter (2 per version that ran on both edge threads is
+# the expected count: more means a warm-up or a round started workers it did not need).
+echo "workers at the end: $(ps -eo comm,args | awk -v w="$work" '($1 == "node" || $1 == "python3") && index($0, w) { print $1 }' | sort | uniq -c | awk '{printf "%s %s  ", $1, $2}')"
