@@ -283,7 +283,7 @@ impl Pool {
         Pick::Nothing
     }
 
-    /// A place behind a busy lane of `home`, when as many lanes as cores are busy and the
+    /// A place behind the busiest lane of `home`, when as many lanes as cores are busy and the
     /// version's invocations are short (within half of `warm_wait` on average, as for writing
     /// requests ahead): another worker could not run sooner, the cores being taken, and every
     /// worker in use costs wake-ups of its own. Workers left over from a burst then stay idle
@@ -299,13 +299,14 @@ impl Pool {
         if !short || lanes.iter().filter(|l| l.outstanding() > 0).count() < parallelism() {
             return None;
         }
-        let lane = lanes
+        // The busiest: behind the least busy, every worker that happened to be busy at once
+        // would stay in use for as long as the load lasts.
+        let mut busy: Vec<&Arc<Lane>> = lanes
             .iter()
             .filter(|l| l.home == home && l.outstanding() > 0)
-            .min_by_key(|l| l.outstanding())?;
-        if !lane.try_claim_queued() {
-            return None;
-        }
+            .collect();
+        busy.sort_by_key(|l| std::cmp::Reverse(l.outstanding()));
+        let lane = busy.into_iter().find(|l| l.try_claim_queued())?;
         lane.note_caller(home);
         Some(lane.clone())
     }

@@ -1172,13 +1172,19 @@ fn workers_beyond_the_cores_stay_idle_while_the_busy_ones_keep_up() {
             }))
             .join_all()
         };
+        // Before the version's pace is known, a burst takes every worker: one call is quick,
+        // the others run 400 ms. Once the quick one has answered the version looks quick, and
+        // the quick calls coming meanwhile queue behind one busy worker, not one each.
+        let slow = burst(400, workers - 1);
+        let first = pid_of(call(&f, r#"{"ms":1}"#).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let quick: std::collections::HashSet<u64> =
+            burst(1, 24).await.into_iter().map(pid_of).collect();
         let all: std::collections::HashSet<u64> =
-            burst(50, workers).await.into_iter().map(pid_of).collect();
-        assert_eq!(all.len(), workers, "the slow burst used every worker");
-        // Its pace is known: quick.
-        for _ in 0..3 {
-            call(&f, r#"{"ms":1}"#).await;
-        }
+            slow.await.into_iter().map(pid_of).chain([first]).collect();
+        assert_eq!(all.len(), workers, "the first burst used every worker");
+        assert_eq!(quick.len(), 1, "quick calls spread over {quick:?}");
+        // Bursts of quick calls from now on use at most as many workers as cores.
         let mut used = std::collections::HashSet::new();
         for _ in 0..4 {
             used.extend(burst(2, 24).await.into_iter().map(pid_of));
