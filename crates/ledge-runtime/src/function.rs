@@ -4,7 +4,7 @@
 //! An invocation first takes a permit from the version's and then the node's semaphore (waiting
 //! in a bounded queue, or failing with [`InvokeError::Throttled`] when the queue is full), then
 //! a worker: while as many workers as cores are busy with a version of short invocations, a
-//! place behind a busy one driven by the caller's runtime (more workers cannot run sooner);
+//! place behind the busiest one driven by the caller's runtime (more workers cannot run sooner);
 //! else an idle one already driven by the caller's runtime, else an idle worker not yet in
 //! use (prewarmed), else an idle one driven elsewhere (which moves to the caller's runtime once
 //! that runtime's callers have used it several times in a row), else (when
@@ -300,13 +300,16 @@ impl Pool {
             return None;
         }
         // The busiest: behind the least busy, every worker that happened to be busy at once
-        // would stay in use for as long as the load lasts.
-        let mut busy: Vec<&Arc<Lane>> = lanes
-            .iter()
-            .filter(|l| l.home == home && l.outstanding() > 0)
-            .collect();
-        busy.sort_by_key(|l| std::cmp::Reverse(l.outstanding()));
-        let lane = busy.into_iter().find(|l| l.try_claim_queued())?;
+        // would stay in use for as long as the load lasts. Another one if that one is full.
+        let busy = || {
+            lanes
+                .iter()
+                .filter(|l| l.home == home && l.outstanding() > 0)
+        };
+        let lane = busy()
+            .max_by_key(|l| l.outstanding())
+            .filter(|l| l.try_claim_queued())
+            .or_else(|| busy().find(|l| l.try_claim_queued()))?;
         lane.note_caller(home);
         Some(lane.clone())
     }
