@@ -1161,7 +1161,7 @@ fn workers_beyond_the_cores_stay_idle_while_the_busy_ones_keep_up() {
     // its own: 5 workers for 2 edge threads cost 60 % more worker CPU per request than 2).
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let workers = cores + 2;
-    let (main, rt, f) = node_version_on_main_runtime(SLOW, Duration::from_secs(1), workers);
+    let (main, rt, f) = node_version_on_main_runtime(SLOW, Duration::from_secs(3), workers);
     let pid_of = |v: Value| v["pid"].as_u64().unwrap();
     let edge = edge_thread_runtime();
     let used = edge.block_on(async {
