@@ -722,21 +722,18 @@ impl FunctionHandle {
 
         let max_used = max_rss_kib.div_ceil(1024);
         invocation.max_memory_used_mb = max_used;
-        for message in [
-            logs::end_line(&request_id),
-            logs::report_line(
-                &request_id,
-                duration,
-                info.memory_mb,
-                max_used,
-                init_duration,
-            ),
-        ] {
-            lines.push(LogLine {
-                timestamp: ended,
-                message,
-            });
-        }
+        let end = logs::end_line(&request_id);
+        let report = logs::report_line(
+            &request_id,
+            duration,
+            info.memory_mb,
+            max_used,
+            init_duration,
+        );
+        lines.extend([end, report].map(|message| LogLine {
+            timestamp: ended,
+            message,
+        }));
         let batch = Arc::new(self.batch(log_stream, lines));
         self.logs.send(batch.clone());
         invocation.logs = batch;

@@ -316,7 +316,6 @@ fn a_worker_moves_to_the_runtime_that_keeps_using_it() {
     // then used only by another moves to that other thread (each invocation across threads
     // costs two thread wake-ups): the thread that started it can end and it serves on.
     let (main, rt, f) = node_version_on_main_runtime(SLOW, Duration::from_secs(5), 0);
-    let pid_of = |v: Value| v["pid"].as_u64().unwrap();
     let (started, first_pid) = std::sync::mpsc::channel();
     let (end, ended) = tokio::sync::oneshot::channel::<()>();
     let starter = {
@@ -1052,6 +1051,25 @@ async fn burst(f: Arc<ledge_runtime::FunctionHandle>, tasks: usize, until: std::
     .await;
 }
 
+/// The worker's pid in a result of [`SLOW`].
+fn pid_of(v: Value) -> u64 {
+    v["pid"].as_u64().unwrap()
+}
+
+/// `n` calls of `f` with `{"ms": ms}` at once, as tasks of the current runtime (started at its
+/// next turn); their results in order.
+fn concurrent_calls(
+    f: &Arc<ledge_runtime::FunctionHandle>,
+    ms: u32,
+    n: usize,
+) -> impl std::future::Future<Output = Vec<Value>> {
+    tokio::task::JoinSet::from_iter((0..n).map(|_| {
+        let f = f.clone();
+        async move { call(&f, &format!(r#"{{"ms":{ms}}}"#)).await }
+    }))
+    .join_all()
+}
+
 #[test]
 fn a_worker_already_starting_is_waited_for_rather_than_another_started() {
     // One thread per core, as an edge runs. One warm worker serves the first thread; the
@@ -1102,7 +1120,6 @@ fn a_thread_without_a_worker_takes_over_a_spare_one_of_another_thread() {
     // request at 2 connections in the bench, in rounds after the all-trigger scenario had
     // used both workers from one thread).
     let (main, rt, f) = node_version_on_main_runtime(SLOW, Duration::from_secs(5), 2);
-    let pid_of = |v: Value| v["pid"].as_u64().unwrap();
     let (go, went) = std::sync::mpsc::channel();
     let (done, finished) = tokio::sync::oneshot::channel::<()>();
     let first = {
@@ -1162,16 +1179,9 @@ fn workers_beyond_the_cores_stay_idle_while_the_busy_ones_keep_up() {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let workers = cores + 2;
     let (main, rt, f) = node_version_on_main_runtime(SLOW, Duration::from_secs(3), workers);
-    let pid_of = |v: Value| v["pid"].as_u64().unwrap();
     let edge = edge_thread_runtime();
     let used = edge.block_on(async {
-        let burst = |ms: u32, n: usize| {
-            tokio::task::JoinSet::from_iter((0..n).map(|_| {
-                let f = f.clone();
-                async move { call(&f, &format!(r#"{{"ms":{ms}}}"#)).await }
-            }))
-            .join_all()
-        };
+        let burst = |ms: u32, n: usize| concurrent_calls(&f, ms, n);
         // Before the version's pace is known, a burst takes every worker: one call is quick,
         // the others run 400 ms. Once the quick one has answered the version looks quick, and
         // the quick calls coming meanwhile queue behind one busy worker, not one each.
@@ -1213,15 +1223,12 @@ fn an_invocation_queued_behind_a_worker_that_runs_long_goes_to_an_idle_one() {
         for _ in 0..3 {
             call(&f, r#"{"ms":1}"#).await;
         }
-        let long = tokio::task::JoinSet::from_iter((0..cores).map(|_| {
-            let f = f.clone();
-            async move { call(&f, r#"{"ms":2000}"#).await }
-        }));
+        let long = concurrent_calls(&f, 2000, cores);
         tokio::time::sleep(Duration::from_millis(100)).await;
         let started = std::time::Instant::now();
         call(&f, r#"{"ms":1}"#).await;
         let waited = started.elapsed();
-        long.join_all().await;
+        long.await;
         waited
     });
     assert!(waited < Duration::from_millis(1500), "waited {waited:?}");

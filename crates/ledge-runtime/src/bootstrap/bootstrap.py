@@ -45,14 +45,17 @@ def _fast_json():
     # on the way down: a third of the time a small result takes): a result that recurses too
     # deep is encoded again with the check, for json.dumps's own error. No state between
     # calls, so one encoder serves them all.
-    unchecked = make_encoder(None, default, escape, None, ": ", ", ", False, False, True)
+    def encoder(markers):
+        return make_encoder(markers, default, escape, None, ": ", ", ", False, False, True)
+
+    unchecked = encoder(None)
 
     def dumps(obj):
         try:
             return "".join(unchecked(obj, 0))
         except RecursionError:
             # Fresh markers each time, as json.dumps: a failed call must not poison the next.
-            return "".join(make_encoder({}, default, escape, None, ": ", ", ", False, False, True)(obj, 0))
+            return "".join(encoder({})(obj, 0))
 
     sample = {"a": [1, 2.5, "\u00e9\n", None, True, {"b": -1}]}
     if loads(b'{"a": [1, 2.5, "\\u00e9\\n", null, true, {"b": -1}]}') != sample:
