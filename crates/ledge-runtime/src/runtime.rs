@@ -100,8 +100,10 @@ impl Runtime {
         let tokio = tokio::runtime::Handle::try_current().map_err(|e| {
             std::io::Error::other(format!("Runtime::new needs a tokio runtime: {e}"))
         })?;
-        let data = config.data_dir.clone();
-        fs::create_dir_all(&data)?;
+        fs::create_dir_all(&config.data_dir)?;
+        // Absolute: workers start in their own directories, and a relative path to the
+        // bootstrap would name nothing there (`--data-dir data` failed every invocation).
+        let data = fs::canonicalize(&config.data_dir)?;
         let privileged = config.drop_privileges && limits::is_root();
         // Workers of other uids must traverse the data directory, never list it.
         fs::set_permissions(&data, fs::Permissions::from_mode(0o711))?;

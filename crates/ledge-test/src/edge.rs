@@ -22,6 +22,7 @@ pub struct EdgeBuilder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     data_files: Vec<(String, Vec<u8>)>,
+    relative_paths: bool,
 }
 
 /// A running `ledge edge` process; killed when dropped.
@@ -66,6 +67,13 @@ impl EdgeBuilder {
         self
     }
 
+    /// Starts the process in its temporary directory and names the snapshot file and the data
+    /// directory relative to it, as a user typing `--data-dir data` would.
+    pub fn relative_paths(mut self) -> Self {
+        self.relative_paths = true;
+        self
+    }
+
     /// Writes a file under the edge's data directory (`rel` relative to it) before it starts,
     /// e.g. a function package `packages/<sha256>.zip`.
     pub fn data_file(mut self, rel: &str, bytes: Vec<u8>) -> Self {
@@ -89,13 +97,19 @@ impl EdgeBuilder {
             std::fs::write(&path, bytes).expect("data file");
         }
         let mut cmd = Command::new(&self.binary);
+        let base = if self.relative_paths {
+            cmd.current_dir(dir.path());
+            PathBuf::new()
+        } else {
+            dir.path().to_path_buf()
+        };
         cmd.arg("edge")
             .arg("--config-file")
-            .arg(&snapshot_file)
+            .arg(base.join("snapshot.json"))
             .arg("--edge-listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
-            .arg(dir.path().join("data"));
+            .arg(base.join("data"));
         if !self.tls.is_empty() {
             cmd.arg("--edge-tls-listen").arg("127.0.0.1:0");
             for (i, c) in self.tls.iter().enumerate() {
@@ -158,6 +172,7 @@ impl Edge {
             args: Vec::new(),
             env: Vec::new(),
             data_files: Vec::new(),
+            relative_paths: false,
         }
     }
 

@@ -70,6 +70,34 @@ async fn viewer_request_redirect_node_and_python() {
     ledge_test::assert_eventually!(log_text(&e, &py).contains("START RequestId:"));
 }
 
+/// `--data-dir data`, relative to where ledge was started: workers run in directories of their
+/// own, where a relative path to their bootstrap named nothing (every invocation failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_run_with_a_relative_data_dir() {
+    let o = Origin::new().route("/a", Route::ok("origin")).run().await;
+    let node = Function::node("redirect-js", REDIRECT_JS);
+    let py = Function::python("redirect-py", REDIRECT_PY);
+    let mut d1 = snapshot::distribution("E1", "js.ledge.localhost", o.port());
+    lambda::associate(&mut d1, "viewer-request", &node, false);
+    let mut d2 = snapshot::distribution("E2", "py.ledge.localhost", o.port());
+    lambda::associate(&mut d2, "viewer-request", &py, false);
+    let mut b = Edge::builder(BIN)
+        .snapshot(lambda::snapshot(1, vec![d1, d2], &[&node, &py]))
+        .relative_paths();
+    for f in [&node, &py] {
+        b = b.data_file(&f.package_path(), f.zip.clone());
+    }
+    let e = b.start();
+
+    let r = get(&e, "js.ledge.localhost", "/a", &[]).await;
+    assert_eq!(r.status, 302, "{}\n{}", r.text(), e.stderr());
+    assert_eq!(r.header("location"), "https://example.com/new/a");
+    let r = get(&e, "py.ledge.localhost", "/a", &[]).await;
+    assert_eq!(r.status, 302, "{}\n{}", r.text(), e.stderr());
+    assert_eq!(r.header("location"), "https://example.com/py/a");
+    ledge_test::assert_eventually!(log_text(&e, &node).contains("REPORT RequestId:"));
+}
+
 const SECURITY_HEADERS_JS: &str = r#"
 exports.handler = (event, context, callback) => {
   const response = event.Records[0].cf.response;
