@@ -2,7 +2,7 @@
 //! users write them: each trigger, the documented example behaviors, and hostile functions.
 
 use ledge_test::client::{self, Reply};
-use ledge_test::edge::Edge;
+use ledge_test::edge::{Edge, EdgeBuilder};
 use ledge_test::lambda::{self, Function};
 use ledge_test::origin::{Origin, Route};
 use ledge_test::snapshot;
@@ -12,11 +12,20 @@ const BIN: &str = env!("CARGO_BIN_EXE_ledge");
 
 /// Starts an edge serving `distributions` with `functions` installed in its data directory.
 fn start(distributions: Vec<Value>, functions: &[&Function]) -> Edge {
+    start_with(distributions, functions, |b| b)
+}
+
+/// [`start`], with the builder adjusted by `tweak` before the edge starts.
+fn start_with(
+    distributions: Vec<Value>,
+    functions: &[&Function],
+    tweak: impl FnOnce(EdgeBuilder) -> EdgeBuilder,
+) -> Edge {
     let mut b = Edge::builder(BIN).snapshot(lambda::snapshot(1, distributions, functions));
     for f in functions {
         b = b.data_file(&f.package_path(), f.zip.clone());
     }
-    b.start()
+    tweak(b).start()
 }
 
 async fn get(e: &Edge, host: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
@@ -81,13 +90,7 @@ async fn functions_run_with_a_relative_data_dir() {
     lambda::associate(&mut d1, "viewer-request", &node, false);
     let mut d2 = snapshot::distribution("E2", "py.ledge.localhost", o.port());
     lambda::associate(&mut d2, "viewer-request", &py, false);
-    let mut b = Edge::builder(BIN)
-        .snapshot(lambda::snapshot(1, vec![d1, d2], &[&node, &py]))
-        .relative_paths();
-    for f in [&node, &py] {
-        b = b.data_file(&f.package_path(), f.zip.clone());
-    }
-    let e = b.start();
+    let e = start_with(vec![d1, d2], &[&node, &py], EdgeBuilder::relative_paths);
 
     let r = get(&e, "js.ledge.localhost", "/a", &[]).await;
     assert_eq!(r.status, 302, "{}\n{}", r.text(), e.stderr());
