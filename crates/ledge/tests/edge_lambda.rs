@@ -4,7 +4,7 @@
 use ledge_test::client::{self, Reply};
 use ledge_test::edge::{Edge, EdgeBuilder};
 use ledge_test::lambda::{self, Function};
-use ledge_test::origin::{Origin, Route};
+use ledge_test::origin::{Origin, Route, RunningOrigin};
 use ledge_test::snapshot;
 use serde_json::Value;
 
@@ -54,8 +54,11 @@ def handler(event, context):
     }
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn viewer_request_redirect_node_and_python() {
+/// An origin serving `/a` and an edge (its builder adjusted by `tweak`) with the redirect
+/// functions at viewer-request: Node.js on `js.ledge.localhost`, Python on `py.ledge.localhost`.
+async fn redirect_edge(
+    tweak: impl FnOnce(EdgeBuilder) -> EdgeBuilder,
+) -> (RunningOrigin, Function, Function, Edge) {
     let o = Origin::new().route("/a", Route::ok("origin")).run().await;
     let node = Function::node("redirect-js", REDIRECT_JS);
     let py = Function::python("redirect-py", REDIRECT_PY);
@@ -63,7 +66,13 @@ async fn viewer_request_redirect_node_and_python() {
     lambda::associate(&mut d1, "viewer-request", &node, false);
     let mut d2 = snapshot::distribution("E2", "py.ledge.localhost", o.port());
     lambda::associate(&mut d2, "viewer-request", &py, false);
-    let e = start(vec![d1, d2], &[&node, &py]);
+    let e = start_with(vec![d1, d2], &[&node, &py], tweak);
+    (o, node, py, e)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_request_redirect_node_and_python() {
+    let (o, node, py, e) = redirect_edge(|b| b).await;
 
     let r = get(&e, "js.ledge.localhost", "/a", &[]).await;
     assert_eq!(r.status, 302, "{}\n{}", r.text(), e.stderr());
@@ -83,14 +92,7 @@ async fn viewer_request_redirect_node_and_python() {
 /// own, where a relative path to their bootstrap named nothing (every invocation failed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_run_with_a_relative_data_dir() {
-    let o = Origin::new().route("/a", Route::ok("origin")).run().await;
-    let node = Function::node("redirect-js", REDIRECT_JS);
-    let py = Function::python("redirect-py", REDIRECT_PY);
-    let mut d1 = snapshot::distribution("E1", "js.ledge.localhost", o.port());
-    lambda::associate(&mut d1, "viewer-request", &node, false);
-    let mut d2 = snapshot::distribution("E2", "py.ledge.localhost", o.port());
-    lambda::associate(&mut d2, "viewer-request", &py, false);
-    let e = start_with(vec![d1, d2], &[&node, &py], EdgeBuilder::relative_paths);
+    let (_o, node, _py, e) = redirect_edge(EdgeBuilder::relative_paths).await;
 
     let r = get(&e, "js.ledge.localhost", "/a", &[]).await;
     assert_eq!(r.status, 302, "{}\n{}", r.text(), e.stderr());
