@@ -7,8 +7,8 @@
 
 Plays ledge's side of the worker protocol (crates/ledge-runtime/src/protocol.rs) against the
 real bootstrap from the source tree and a no-op viewer-request handler (returns the request),
-with the event of bench/triggers.sh: it writes K requests at once, reads the K answers, and
-repeats. The worker's CPU time comes from /proc/<pid>/task/*/schedstat (nanoseconds, every
+with an event shaped like those of bench/triggers.sh (one Host header): it writes K requests at
+once, reads the K answers, and repeats. The worker's CPU time comes from /proc/<pid>/task/*/schedstat (nanoseconds, every
 thread). The reference is the same worker in the same run at the largest batch, where a
 wake-up is shared by 64 invocations: "per wake-up" is what each extra wake-up costs
 ((cpu(K) - cpu(64)) * K), the part that only bigger batches save.
