@@ -8,11 +8,18 @@ use std::time::{Duration, Instant};
 
 const BOOTSTRAP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/bootstrap");
 
-/// A handler that sleeps synchronously for the event's `ms`, then answers with its `n`.
+/// A handler that sleeps synchronously for the event's `ms`, then answers with its `n`; one
+/// whose `n` is 999 ends the process instead.
 const NODE_HANDLER: &str = "const cell = new Int32Array(new SharedArrayBuffer(4));
-exports.handler = async (e) => { if (e.ms) Atomics.wait(cell, 0, 0, e.ms); return { n: e.n }; };\n";
-const PYTHON_HANDLER: &str = "import time
+exports.handler = async (e) => {
+  if (e.n === 999) process.exit(3);
+  if (e.ms) Atomics.wait(cell, 0, 0, e.ms);
+  return { n: e.n };
+};\n";
+const PYTHON_HANDLER: &str = "import sys, time
 def handler(e, context):
+    if e['n'] == 999:
+        sys.exit(3)
     if e['ms']:
         time.sleep(e['ms'] / 1000)
     return {'n': e['n']}\n";
@@ -162,6 +169,17 @@ fn answers_leave_together(language: &str) {
     assert!(written.elapsed() >= Duration::from_millis(50));
 }
 
+fn held_answers_leave_when_a_handler_ends_the_process(language: &str) {
+    let mut worker = Bootstrap::start(language);
+    worker.settle(20, 0);
+    worker.write(&[(100, 0), (999, 0)]);
+    let (kind, first) = worker.next_answer();
+    assert_eq!((kind, number(&first)), (b'R', 100), "{language}");
+    let mut rest = Vec::new();
+    worker.stream.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{language}: nothing after the exit");
+}
+
 fn long_invocations_hold_no_answer(language: &str) {
     let mut worker = Bootstrap::start(language);
     // Invocations of 5 ms on average: above the 1 ms below which answers are held.
@@ -197,4 +215,14 @@ fn node_holds_no_answer_while_its_invocations_run_long() {
 #[test]
 fn python_holds_no_answer_while_its_invocations_run_long() {
     long_invocations_hold_no_answer("python");
+}
+
+#[test]
+fn node_held_answers_leave_when_a_handler_ends_the_process() {
+    held_answers_leave_when_a_handler_ends_the_process("node");
+}
+
+#[test]
+fn python_held_answers_leave_when_a_handler_ends_the_process() {
+    held_answers_leave_when_a_handler_ends_the_process("python");
 }

@@ -199,6 +199,11 @@ function uncork() {
   corked = false;
   socket.uncork();
 }
+// A handler that calls process.exit() ends the worker: the answers held for a batch still go
+// (libuv writes at once when nothing else is queued).
+process.on('exit', () => {
+  if (corked) uncork();
+});
 
 socket.on('data', (chunk) => {
   inbox = inbox.length === 0 ? chunk : Buffer.concat([inbox, chunk]);

@@ -373,6 +373,11 @@ def main():
         send_bytes(frame)
 
     held = []
+
+    def send_held():
+        if held:
+            send_bytes(b"".join(held))
+            held.clear()
     average = [_HOLD_BELOW_US]
 
     def frame_waiting():
@@ -461,6 +466,10 @@ def main():
             _log_exception(e, frames)
             send(0x45, _error_body(e, request_id, frames))
             continue
+        except BaseException:
+            # sys.exit() and the like end the worker: the answers held for a batch still go.
+            send_held()
+            raise
         try:
             body = dumps(result)
         except Exception as e:
