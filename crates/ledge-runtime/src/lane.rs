@@ -8,10 +8,7 @@
 //! busy: the interpreter then finds the next request waiting when it answers the last, and one
 //! wake-up serves several invocations. The worker still runs one invocation at a time, and an
 //! invocation's timeout counts from the moment the worker starts it (the bootstrap starts its
-//! clock when it takes the request; the driver when the previous answer arrives). While its
-//! invocations are short, the bootstrap also holds the answers of a batch until the last one
-//! (see `bootstrap.js`), so that ledge wakes once for them: the driver's clock then starts
-//! that much later, a slack of at most a batch of short invocations.
+//! clock when it takes the request; the driver when the previous answer arrives).
 //!
 //! A request is written ahead only while the version's invocations are known to be short (the
 //! time the running one has taken plus the average duration of those ahead fits in half of

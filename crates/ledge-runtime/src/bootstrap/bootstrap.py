@@ -297,9 +297,6 @@ def _frames(tb):
     return traceback.format_list(traceback.extract_tb(tb))
 
 
-# Answers are held for a batch only while invocations take less than this on average.
-_HOLD_BELOW_US = 1000
-
 _resource = None
 _rss_read_at = -1.0
 _rss_kib = 0
@@ -355,33 +352,14 @@ def main():
         # times do not tell how long each one ran.
         since = started[0]
         duration_us = 0 if since is None else min(int((perf_counter() - since) * 1e6), 0xFFFFFFFF)
-        frame = _header(13 + len(logs) + len(payload), kind, _max_rss_kib(), duration_us, len(logs)) + logs + payload
-        if kind in (0x52, 0x45):
-            average[0] += (duration_us - average[0]) / 8
-            # Held while another request ledge wrote ahead waits here, and written with the
-            # answers after it once none waits: the worker then writes, and ledge wakes, once
-            # per batch instead of once per answer. Only while this worker's invocations are
-            # short (ledge writes ahead only for such a version too), since a held answer waits
-            # for the invocations behind it.
-            if average[0] < _HOLD_BELOW_US and frame_waiting():
-                held.append(frame)
-                return
-        if held:
-            held.append(frame)
-            frame = b"".join(held)
-            held.clear()
-        send_bytes(frame)
-
-    held = []
-
-    def send_held():
-        if held:
-            send_bytes(b"".join(held))
-            held.clear()
-    average = [_HOLD_BELOW_US]
-
-    def frame_waiting():
-        return len(pending) >= 4 + int.from_bytes(pending[:4], "little") if len(pending) >= 4 else False
+        # At once, never held for a batch: ledge starts the next invocation's clock when this
+        # answer arrives, and a finished answer held while the next handler runs would wait
+        # for it, and die with the worker if that one never returns.
+        send_bytes(
+            _header(13 + len(logs) + len(payload), kind, _max_rss_kib(), duration_us, len(logs))
+            + logs
+            + payload
+        )
 
     pending = bytearray()
 
@@ -466,10 +444,6 @@ def main():
             _log_exception(e, frames)
             send(0x45, _error_body(e, request_id, frames))
             continue
-        except BaseException:
-            # sys.exit() and the like end the worker: the answers held for a batch still go.
-            send_held()
-            raise
         try:
             body = dumps(result)
         except Exception as e:
