@@ -488,11 +488,7 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
                     }
                     return;
                 }
-                () = lane.wake.notified() => {
-                    // About to wake an idle worker: let the other requests ready on this
-                    // thread queue first, so that one write and one wake-up serve them all.
-                    tokio::task::yield_now().await;
-                }
+                () = lane.wake.notified() => {}
             }
             continue;
         }
