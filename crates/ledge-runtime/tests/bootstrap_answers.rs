@@ -158,21 +158,20 @@ impl Drop for Bootstrap {
 }
 
 /// Quick invocations first (the worker's pace is short, as when ledge writes ahead), then a
-/// quick one written together with one that blocks for 2 s: the first answer comes at once.
+/// quick one written together with one that blocks for 10 s: the first answer comes at once
+/// (the worker is killed without waiting for the second).
 fn a_finished_answer_does_not_wait_for_the_next(language: &str) {
     let mut worker = Bootstrap::start(language);
     worker.settle(20, 0);
     let written = Instant::now();
-    worker.write(&[(100, 0), (101, 2000)]);
+    worker.write(&[(100, 0), (101, 10_000)]);
     let (kind, first) = worker.next_answer();
     assert_eq!((kind, number(&first)), (b'R', 100), "{language}");
     assert!(
-        written.elapsed() < Duration::from_millis(1500),
+        written.elapsed() < Duration::from_secs(5),
         "{language}: the first answer waited for the second invocation ({:?})",
         written.elapsed()
     );
-    let (_, second) = worker.next_answer();
-    assert_eq!(number(&second), 101);
 }
 
 /// The same with a handler that ends the process behind a quick one.
