@@ -55,14 +55,14 @@ impl Bootstrap {
             .current_dir(&root)
             .env("LEDGE_SOCKET", &socket)
             .env("LAMBDA_TASK_ROOT", &root)
-            .env("AWS_LAMBDA_FUNCTION_NAME", "batches")
+            .env("AWS_LAMBDA_FUNCTION_NAME", "answers")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/us-east-1.batches")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/us-east-1.answers")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "stream")
             .env(
                 "LEDGE_FUNCTION_ARN",
-                "arn:aws:lambda:us-east-1:111122223333:function:batches:1",
+                "arn:aws:lambda:us-east-1:111122223333:function:answers:1",
             )
             .stdin(Stdio::null())
             .spawn()
@@ -134,10 +134,11 @@ impl Bootstrap {
         first
     }
 
-    /// Runs `count` invocations of `ms` one at a time, so that the worker's average is theirs.
-    fn settle(&mut self, count: u32, ms: u32) {
+    /// Runs `count` quick invocations one at a time: the worker warm and its pace short, as
+    /// when ledge writes requests ahead.
+    fn settle(&mut self, count: u32) {
         for n in 0..count {
-            self.write(&[(n, ms)]);
+            self.write(&[(n, 0)]);
             let (kind, body) = self.next_answer();
             assert_eq!((kind, number(&body)), (b'R', n), "{body}");
         }
@@ -157,12 +158,11 @@ impl Drop for Bootstrap {
     }
 }
 
-/// Quick invocations first (the worker's pace is short, as when ledge writes ahead), then a
-/// quick one written together with one that blocks for 10 s: the first answer comes at once
-/// (the worker is killed without waiting for the second).
+/// A quick invocation written together with one that blocks for 10 s: the first answer comes
+/// at once (the worker is killed without waiting for the second).
 fn a_finished_answer_does_not_wait_for_the_next(language: &str) {
     let mut worker = Bootstrap::start(language);
-    worker.settle(20, 0);
+    worker.settle(20);
     let written = Instant::now();
     worker.write(&[(100, 0), (101, 10_000)]);
     let (kind, first) = worker.next_answer();
@@ -177,7 +177,7 @@ fn a_finished_answer_does_not_wait_for_the_next(language: &str) {
 /// The same with a handler that ends the process behind a quick one.
 fn a_finished_answer_survives_the_next_ending_the_process(language: &str) {
     let mut worker = Bootstrap::start(language);
-    worker.settle(20, 0);
+    worker.settle(20);
     worker.write(&[(100, 0), (999, 0)]);
     let (kind, first) = worker.next_answer();
     assert_eq!((kind, number(&first)), (b'R', 100), "{language}");
