@@ -4,6 +4,7 @@
     bench/worker-batches.py              # Node.js and Python, batches of 1..64
     bench/worker-batches.py --pin        # this process and the worker on one CPU
     bench/worker-batches.py --runtime node --invocations 40000
+    bench/worker-batches.py --root ../old-checkout   # another tree's bootstraps (compare runs)
 
 Plays ledge's side of the worker protocol (crates/ledge-runtime/src/protocol.rs) against the
 real bootstrap from the source tree and a no-op viewer-request handler (returns the request),
@@ -25,7 +26,6 @@ import tempfile
 import uuid
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-BOOTSTRAP = os.path.join(ROOT, "crates", "ledge-runtime", "src", "bootstrap")
 EVENT = {
     "Records": [{"cf": {
         "config": {"distributionDomainName": "vreq-node.ledge.localhost", "distributionId": "EBENCH1",
@@ -36,15 +36,17 @@ EVENT = {
 }
 RUNTIMES = {
     "node": ("index.js", "exports.handler = async (e) => e.Records[0].cf.request;\n", "index.handler",
-             ["node", "--max-old-space-size=108", "--single-threaded", os.path.join(BOOTSTRAP, "bootstrap.js")]),
+             ["node", "--max-old-space-size=108", "--single-threaded", "bootstrap.js"]),
     "python": ("lambda_function.py", "def handler(event, context):\n    return event['Records'][0]['cf']['request']\n",
-               "lambda_function.handler", ["python3", "-S", "-s", "-B", os.path.join(BOOTSTRAP, "bootstrap.py")]),
+               "lambda_function.handler", ["python3", "-S", "-s", "-B", "bootstrap.py"]),
 }
 
 
 class Worker:
-    def __init__(self, runtime, work):
+    def __init__(self, runtime, work, tree):
         filename, code, handler, cmd = RUNTIMES[runtime]
+        bootstrap = os.path.join(tree, "crates", "ledge-runtime", "src", "bootstrap", cmd[-1])
+        cmd = cmd[:-1] + [bootstrap]
         root = os.path.join(work, runtime)
         os.makedirs(root)
         with open(os.path.join(root, filename), "w") as f:
@@ -122,6 +124,7 @@ def main():
     parser.add_argument("--runtime", choices=sorted(RUNTIMES), action="append")
     parser.add_argument("--invocations", type=int, default=30000, help="per batch size")
     parser.add_argument("--pin", action="store_true", help="run this process and the worker on CPU 0")
+    parser.add_argument("--root", default=ROOT, help="the source tree whose bootstraps run (default: this one)")
     args = parser.parse_args()
     if args.pin:
         os.sched_setaffinity(0, {0})  # the worker inherits it
@@ -131,7 +134,7 @@ def main():
         print("| runtime | " + " | ".join(f"K={k}" for k in batches) + " | per wake-up (K=1) |")
         print("|---" * (len(batches) + 2) + "|")
         for runtime in args.runtime or ["node", "python"]:
-            worker = Worker(runtime, work)
+            worker = Worker(runtime, work, args.root)
             try:
                 cpu = {k: worker.run(k, max(1, args.invocations // k)) / 1e3 for k in batches}
             finally:
