@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use ledge_test::certs::SelfSigned;
 use ledge_test::client::{self, Reply};
 use ledge_test::edge::Edge;
 use ledge_test::lambda::{self, Function};
@@ -238,6 +239,63 @@ async fn header_keys_are_spelled_as_on_the_wire() {
         assert_eq!(h["cookie"].as_array().map(Vec::len), Some(2), "{h}");
         assert_eq!(h["cookie"][0]["value"], json!("a=1"));
     }
+}
+
+/// An HTTP/2 viewer's names are lower case on the wire, and so are the event's keys at
+/// viewer-request (`:authority` shows as `Host`); at origin-request the headers are those
+/// CloudFront sends to the origin over HTTP/1.1, `Canonical-Case`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_viewers_header_keys_are_lower_case_at_viewer_request() {
+    const ALL_VIEWER: &str = "216adef6-5c7f-47e4-b989-5492eafa07d3";
+    let o = Origin::new().route("/obj", Route::ok("body")).run().await;
+    let f = Function::node("dump", DUMP_JS);
+    let mut v = snapshot::distribution("E0", "vreq.ledge.localhost", o.port());
+    lambda::associate(&mut v, "viewer-request", &f, false);
+    let mut r = snapshot::distribution("E1", "oreq.ledge.localhost", o.port());
+    lambda::associate(&mut r, "origin-request", &f, false);
+    r["Config"]["DefaultCacheBehavior"]["OriginRequestPolicyId"] = json!(ALL_VIEWER);
+    let cert = SelfSigned::new(&["vreq.ledge.localhost", "oreq.ledge.localhost"]);
+    let e = Edge::builder(BIN)
+        .snapshot(lambda::snapshot(1, vec![v, r], &[&f]))
+        .data_file(&f.package_path(), f.zip.clone())
+        .tls(cert.clone())
+        .start();
+    let https = e.https.expect("tls listener");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ca, _) = cert.write_to(dir.path(), "ca");
+    let dump = |host: &str| {
+        let args = [
+            "--http2".to_string(),
+            "--cacert".to_string(),
+            ca.display().to_string(),
+            "--resolve".to_string(),
+            format!("{host}:{}:127.0.0.1", https.port()),
+            "-H".to_string(),
+            "X-MiXeD-case: a".to_string(),
+            format!("https://{host}:{}/obj", https.port()),
+        ];
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            client::curl(&args)
+        })
+    };
+    let reply = dump("vreq.ledge.localhost").await.expect("curl");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let ev = event_of(&reply);
+    let h = &ev["Records"][0]["cf"]["request"]["headers"];
+    check_headers(h);
+    assert_eq!(h["host"][0]["key"], json!("Host"), "{h}");
+    assert_eq!(h["x-mixed-case"][0]["key"], json!("x-mixed-case"), "{h}");
+    assert_eq!(h["user-agent"][0]["key"], json!("user-agent"), "{h}");
+    assert_eq!(h["accept"][0]["key"], json!("accept"), "{h}");
+
+    let reply = dump("oreq.ledge.localhost").await.expect("curl");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let ev = event_of(&reply);
+    let h = &ev["Records"][0]["cf"]["request"]["headers"];
+    check_headers(h);
+    assert_eq!(h["host"][0]["key"], json!("Host"), "{h}");
+    assert_eq!(h["x-mixed-case"][0]["key"], json!("X-Mixed-Case"), "{h}");
 }
 
 /// An origin-request function sees the request exactly as the pipeline would send it to the

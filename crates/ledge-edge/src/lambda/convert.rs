@@ -33,11 +33,20 @@ pub(crate) enum CloudFrontNames {
     CloudFronts,
 }
 
+/// How a request's header names were spelled on the wire (§2.4: an event's `key`s keep it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Spelling<'a> {
+    /// HTTP/1: `Canonical-Case`, except the names the sniff saw spelled otherwise.
+    Http1(Option<&'a WireNames>),
+    /// HTTP/2: every name in lower case, as HTTP/2 requires on the wire.
+    Http2,
+}
+
 /// HTTP headers as an event's `headers`, without the ones functions never see (§3.4), keyed
-/// as the viewer spelled them (`spelled`, when the sniff saw the head) or `Canonical-Case`.
+/// as the viewer spelled them (see [`Spelling`]).
 pub(crate) fn event_headers(
     h: &HeaderMap,
-    spelled: Option<&WireNames>,
+    spelled: Spelling<'_>,
     cloudfront: CloudFrontNames,
 ) -> ev::Headers {
     let mut out = ev::Headers::new();
@@ -52,16 +61,19 @@ pub(crate) fn event_headers(
 }
 
 /// The `key` an event shows for a (lower-case) header name (§2.4): CloudFront's spelling for
-/// the headers CloudFront adds, else the viewer's, else `Canonical-Case`.
-fn event_key(spelled: Option<&WireNames>, name: &str, cloudfront: CloudFrontNames) -> String {
+/// the headers CloudFront adds, else the viewer's.
+fn event_key(spelled: Spelling<'_>, name: &str, cloudfront: CloudFrontNames) -> String {
     if cloudfront == CloudFrontNames::CloudFronts && name.starts_with("cloudfront-") {
         if let Some(h) = CloudFrontHeader::from_name(name) {
             return h.key().to_string();
         }
     }
-    match spelled.and_then(|w| w.spelling(name)) {
-        Some(wire) => wire.to_string(),
-        None => ev::canonical_key(name),
+    match spelled {
+        Spelling::Http2 => name.to_string(),
+        Spelling::Http1(wire) => match wire.and_then(|w| w.spelling(name)) {
+            Some(wire) => wire.to_string(),
+            None => ev::canonical_key(name),
+        },
     }
 }
 
@@ -86,7 +98,7 @@ pub(crate) fn request_record(
 /// A response record (`status` as a string, headers minus the disallowed ones).
 pub(crate) fn response_record(status: StatusCode, headers: &HeaderMap) -> ev::Response {
     ev::Response {
-        headers: event_headers(headers, None, CloudFrontNames::CloudFronts),
+        headers: event_headers(headers, Spelling::Http1(None), CloudFrontNames::CloudFronts),
         status: status.as_str().to_string(),
         status_description: status.canonical_reason().unwrap_or("").to_string(),
     }
@@ -341,7 +353,7 @@ mod tests {
             "x-latin",
             HeaderValue::from_bytes(b"caf\xe9").expect("obs-text"),
         );
-        let e = event_headers(&h, None, CloudFrontNames::CloudFronts);
+        let e = event_headers(&h, Spelling::Http1(None), CloudFrontNames::CloudFronts);
         assert_eq!(e.get("cookie").map(<[_]>::len), Some(2));
         assert!(e.get("x-cache").is_none());
         assert_eq!(e.first("x-latin"), Some("café"));

@@ -47,7 +47,7 @@ use crate::reload::SnapshotHook;
 use crate::response::{names, x_cache};
 use crate::snapshot::CompiledBehavior;
 use crate::triggers::{Flow, TriggerCtx, Triggers};
-use convert::CloudFrontNames;
+use convert::{CloudFrontNames, Spelling};
 
 pub use functions::{FunctionSet, LoadFailure};
 
@@ -389,7 +389,7 @@ impl LambdaTriggers {
             &parts.uri,
             convert::event_headers(
                 &parts.headers,
-                parts.extensions.get(),
+                origin_spelling(&parts),
                 CloudFrontNames::CloudFronts,
             ),
             ctx.client_ip,
@@ -417,7 +417,7 @@ impl LambdaTriggers {
                         &parts.uri,
                         convert::event_headers(
                             &parts.headers,
-                            parts.extensions.get(),
+                            origin_spelling(&parts),
                             CloudFrontNames::CloudFronts,
                         ),
                         ctx.client_ip,
@@ -482,19 +482,32 @@ impl LambdaTriggers {
     }
 }
 
-/// A viewer request as a record (no body): an HTTP/2 viewer's `:authority` shows as `Host`.
+/// A viewer request as a record (no body): header names as the viewer spelled them, an
+/// HTTP/2 viewer's `:authority` as `Host`.
 fn viewer_record(
     ctx: &TriggerCtx,
     req: &Request<RequestBody>,
     cloudfront: CloudFrontNames,
 ) -> ev::Request {
-    let mut headers = convert::event_headers(req.headers(), req.extensions().get(), cloudfront);
+    let spelled = if req.version() == http::Version::HTTP_2 {
+        Spelling::Http2
+    } else {
+        Spelling::Http1(req.extensions().get())
+    };
+    let mut headers = convert::event_headers(req.headers(), spelled, cloudfront);
     if headers.get("host").is_none() {
         if let Some(a) = req.uri().authority() {
             headers.append("Host", a.as_str());
         }
     }
     convert::request_record(req.method(), req.uri(), headers, ctx.client_ip)
+}
+
+/// The spelling of the headers CloudFront sends to the origin: an HTTP/1 viewer's own where
+/// they are forwarded, else `Canonical-Case` (also for an HTTP/2 viewer: the names go out on
+/// CloudFront's HTTP/1.1 connection to the origin, which spells them so).
+fn origin_spelling(parts: &http::request::Parts) -> Spelling<'_> {
+    Spelling::Http1(parts.extensions.get())
 }
 
 /// A result that failed validation: 502, with the reason on the error page (§5.3).
