@@ -239,23 +239,28 @@ async fn a_cold_start_takes_the_namespace_prepared_ahead_and_nothing_outlives_th
     call(&f, "{}").await;
     // One worker (unshare, init, interpreter; it took the namespace prepared at load) and,
     // started after it, the next worker's namespace (unshare, init waiting for its go).
-    let mut procs = Vec::new();
-    for _ in 0..200 {
+    // Polled until both show: the prepared namespace's processes appear before its init has
+    // become `sh` (a loaded machine caught it in between).
+    let waiting_init = |procs: &[u64]| -> Vec<u64> {
+        procs
+            .iter()
+            .copied()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sh")
+                    && children_of(*p).is_empty()
+            })
+            .collect()
+    };
+    let (mut procs, mut waiting) = (Vec::new(), Vec::new());
+    for _ in 0..500 {
         procs = workers_under(&sock_dir);
-        if procs.len() == 5 {
+        waiting = waiting_init(&procs);
+        if procs.len() == 5 && waiting.len() == 1 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(procs.len(), 5, "{procs:?}");
-    let waiting: Vec<u64> = procs
-        .iter()
-        .copied()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sh")
-                && children_of(*p).is_empty()
-        })
-        .collect();
     assert_eq!(waiting.len(), 1, "{procs:?}");
 
     // A second worker (the first is busy) starts in that namespace.
