@@ -11,31 +11,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
-for tool in nginx wrk; do command -v $tool >/dev/null || { echo "install $tool first (apt-get install nginx wrk)" >&2; exit 1; }; done
-
 cargo build --release -q -p ledge
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ORIGIN=$(free_port); NGINX=$(free_port); LEDGE=$(free_port)
-
-mkdir -p "$work/www/nocache" "$work/cache" "$work/logs"
-head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$work/www/1k.txt"
+. bench/lib/edge.sh
+# The origin (bench/lib/edge.sh: one nginx worker, the 1 KiB object) gets a 100 KiB object and
+# an uncached path too; the proxy under test runs all cores, like ledge.
+start_origin
+NGINX=$(free_port); LEDGE=$(free_port)
+mkdir -p "$work/www/nocache" "$work/cache"
 head -c 102400 /dev/urandom | base64 -w0 | head -c 102400 > "$work/www/100k.txt"
 cp "$work/www/1k.txt" "$work/www/nocache/1k.txt"
 
-# One nginx process tree runs both the origin (server 1) and the proxy under test (server 2), each
-# with its own worker count: the origin gets one worker, the proxy all cores, like ledge.
-cat > "$work/origin.conf" <<NGINX
-daemon off; user root; worker_processes 1; pid $work/origin.pid; error_log $work/logs/origin.err warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN; root $work/www;
-    location / { add_header Cache-Control "max-age=3600"; } } }
-NGINX
 cat > "$work/proxy.conf" <<NGINX
 daemon off; user root; worker_processes auto; pid $work/proxy.pid; error_log $work/logs/proxy.err warn;
 events { worker_connections 4096; }
@@ -48,7 +33,6 @@ http { access_log off; keepalive_requests 1000000;
       add_header X-Cache \$upstream_cache_status; }
     location /nocache/ { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 NGINX
-nginx -c "$work/origin.conf" -p "$work" & pids+=($!)
 nginx -c "$work/proxy.conf" -p "$work" & pids+=($!)
 
 cat > "$work/snapshot.json" <<JSON

@@ -1,4 +1,5 @@
-# Shared set-up of the Lambda@Edge benchmarks (sourced by bench/triggers.sh and bench/ab.sh):
+# Shared set-up of the edge benchmarks (sourced by bench/triggers.sh, bench/ab.sh and
+# bench/edge-vs-nginx.sh):
 # a work directory removed on exit, an nginx origin serving a 1 KiB object, the bench's
 # function packages and config snapshot, ledge edges serving it, and wrk runs.
 #
