@@ -651,6 +651,7 @@ impl FunctionHandle {
             lines: mut function_lines,
             duration,
             log_stream,
+            max_rss_kib: worker_peak_kib,
         } = finished;
         // One clock read for the runtime's three lines: START is dated when the worker took
         // the request, END and REPORT when its answer came.
@@ -663,7 +664,9 @@ impl FunctionHandle {
         lines.append(&mut function_lines);
         invocation.duration = duration;
 
-        let mut max_rss_kib = 0;
+        // On a failure that broke the worker, what it last used (Lambda's REPORT shows the
+        // real peak then too: a timeout's, or the whole memory size after an out-of-memory).
+        let mut max_rss_kib = worker_peak_kib;
         invocation.result = match outcome {
             Ok(reply) => {
                 max_rss_kib = reply.max_rss_kib;
@@ -720,7 +723,12 @@ impl FunctionHandle {
             }),
         };
 
-        let max_used = max_rss_kib.div_ceil(1024);
+        let mut max_used = max_rss_kib.div_ceil(1024);
+        if matches!(invocation.result, Err(InvokeError::OutOfMemory { .. })) {
+            // It reached its memory size, as Lambda reports it, whatever was measured on the
+            // way there (an address-space limit lets the resident set run past it).
+            max_used = info.memory_mb;
+        }
         invocation.max_memory_used_mb = max_used;
         let end = logs::end_line(&request_id);
         let report = logs::report_line(

@@ -70,6 +70,8 @@ pub(crate) struct Finished {
     /// From the moment the worker took the request to its answer.
     pub(crate) duration: Duration,
     pub(crate) log_stream: Arc<str>,
+    /// The worker's peak resident set (KiB) when the invocation ended.
+    pub(crate) max_rss_kib: u32,
 }
 
 /// What the lanes of one version share.
@@ -514,6 +516,7 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
                     pace.record(duration, !worker.answered);
                 }
                 worker.answered = true;
+                worker.peak_rss_kib = worker.peak_rss_kib.max(reply.max_rss_kib);
                 let mut lines = split_lines(&reply.logs);
                 worker.drain_raw(&mut lines);
                 *lane.last_used.lock().unwrap_or_else(PoisonError::into_inner) = now;
@@ -528,6 +531,7 @@ async fn drive(lane: Arc<Lane>, mut worker: Worker, info: Limits, common: Arc<Co
                     lines,
                     duration: ran,
                     log_stream: worker.log_stream.clone(),
+                    max_rss_kib: worker.peak_rss_kib,
                 });
                 if !reusable || !worker.is_alive() {
                     return;
@@ -575,6 +579,11 @@ async fn fail_front(
     started: Instant,
     read: Option<ReadError>,
 ) {
+    // Read before the kill: a worker that has exited can tell no more than it last reported.
+    let max_rss_kib = match read {
+        Some(ReadError::Closed) => worker.peak_rss_kib,
+        _ => worker.peak_rss_kib_now(),
+    };
     let failure = match read {
         None => WorkerFailure::Timeout,
         Some(ReadError::TooLarge) => WorkerFailure::TooLarge,
@@ -590,6 +599,7 @@ async fn fail_front(
             lines,
             duration: started.elapsed(),
             log_stream: worker.log_stream.clone(),
+            max_rss_kib,
         });
         lane.release();
     }

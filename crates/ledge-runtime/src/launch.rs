@@ -31,6 +31,7 @@ use crate::config::Language;
 use crate::limits;
 use crate::logs;
 use crate::pidns::PidNamespaces;
+use crate::procfs;
 use crate::worker::VersionInfo;
 
 /// How long a cold start waits for a launch being prepared before it starts its own.
@@ -158,21 +159,10 @@ fn join_cgroup(
     let group = parent?.worker(id, memory_mb).ok()?;
     group.add(pid).ok()?;
     // unshare may have forked the namespace's init before it joined the group.
-    for child in children(pid) {
+    for child in procfs::children(pid) {
         let _ = group.add(child);
     }
     Some(group)
-}
-
-/// The children of a process, as far as the kernel lists them.
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .map(|list| {
-            list.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A launch prepared ahead; killed if dropped unused.

@@ -30,6 +30,7 @@ mod limits;
 mod logs;
 mod package;
 mod pidns;
+mod procfs;
 mod protocol;
 mod runtime;
 mod socket;

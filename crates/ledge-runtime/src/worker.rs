@@ -33,6 +33,7 @@ use crate::launch::{Launch, Launchers};
 use crate::limits::{self, WorkerLimits};
 use crate::logs::{self, LogLine};
 use crate::pidns;
+use crate::procfs;
 use crate::protocol::{self, ReadError, Reply};
 use crate::socket::WorkerSocket;
 use crate::tmpfs::TmpMount;
@@ -164,6 +165,8 @@ pub(crate) struct Worker {
     /// Whether it has answered an invocation: the first one is slower (the interpreter
     /// compiles the handler's code as it runs) and says little about the version's pace.
     pub(crate) answered: bool,
+    /// The highest peak resident set (KiB) the worker has reported (each answer carries it).
+    pub(crate) peak_rss_kib: u32,
     cgroup: Option<WorkerCgroup>,
     /// Started in a PID namespace of its own (its exit status comes from the namespace's init).
     namespaced: bool,
@@ -303,6 +306,7 @@ impl Worker {
                 init_logs,
                 last_used: Instant::now(),
                 answered: false,
+                peak_rss_kib: reply.max_rss_kib,
                 cgroup,
                 namespaced,
             }),
@@ -382,6 +386,7 @@ impl Worker {
                 self.init_duration = started.elapsed();
                 self.init_logs = init_logs;
                 self.last_used = Instant::now();
+                self.peak_rss_kib = self.peak_rss_kib.max(reply.max_rss_kib);
                 Ok(self)
             }
             protocol::INIT_ERROR | protocol::FATAL => Err(SpawnError::Init(
@@ -447,6 +452,13 @@ impl Worker {
             return;
         }
         logs.extend(take_raw(&self.raw));
+    }
+
+    /// The peak resident set (KiB) of a worker that is still running, for the REPORT line of
+    /// an invocation that breaks it: read from its processes (the invocation may have grown
+    /// it since the last answer), or the last reported.
+    pub(crate) fn peak_rss_kib_now(&self) -> u32 {
+        procfs::peak_rss_kib(self.pid).map_or(self.peak_rss_kib, |kib| kib.max(self.peak_rss_kib))
     }
 
     /// Kills the worker and everything it started.

@@ -453,6 +453,8 @@ exports.handler = async (event) => {
             "{text}"
         );
         assert!(t.duration >= Duration::from_secs(1));
+        // The worker's memory when it was killed, not nothing.
+        assert!(t.max_memory_used_mb >= 10, "{}", t.max_memory_used_mb);
     }
     let exit = exit.unwrap_err();
     assert_eq!(exit.error_type(), "Runtime.ExitError");

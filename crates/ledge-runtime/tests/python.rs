@@ -299,6 +299,10 @@ def handler(event, context):
     kind = event.get("kind")
     if kind == "sleep":
         time.sleep(30)
+    if kind == "hog":
+        held = bytearray(80 * 1024 * 1024)
+        held[::4096] = b"x" * (len(held) // 4096)
+        time.sleep(30)
     if kind == "exit":
         os._exit(2)
     if kind == "oom":
@@ -319,7 +323,7 @@ def handler(event, context):
     let f = rt
         .load_with("python3.11", "app.handler", &[("app.py", src)], |s| {
             s.timeout = Duration::from_secs(1);
-            s.concurrency = Some(6);
+            s.concurrency = Some(7);
         })
         .await;
     // The memory bomb gets time enough to hit the limit even on a loaded machine.
@@ -329,12 +333,27 @@ def handler(event, context):
             s.timeout = Duration::from_secs(20);
         })
         .await;
-    let (sleep, exit, oom, garbage) = tokio::join!(
+    let (sleep, hog, exit, oom, garbage) = tokio::join!(
         f.invoke(br#"{"kind":"sleep"}"#),
+        f.invoke_detailed(br#"{"kind":"hog"}"#),
         f.invoke(br#"{"kind":"exit"}"#),
-        roomy.invoke(br#"{"kind":"oom"}"#),
+        roomy.invoke_detailed(br#"{"kind":"oom"}"#),
         f.invoke(br#"{"kind":"garbage"}"#),
     );
+    // REPORT's Max Memory Used after a timeout is what the worker had grown to when it was
+    // killed (its last answer, the init's, said ~10 MB); after an out-of-memory, the whole
+    // memory size, as on Lambda.
+    assert!(matches!(hog.result, Err(InvokeError::Timeout { .. })));
+    assert!(hog.max_memory_used_mb >= 80, "{}", hog.max_memory_used_mb);
+    assert!(
+        hog.logs
+            .text()
+            .contains(&format!("Max Memory Used: {} MB", hog.max_memory_used_mb)),
+        "{}",
+        hog.logs.text()
+    );
+    assert_eq!(oom.max_memory_used_mb, 128, "{}", oom.logs.text());
+    let oom = oom.result;
     let sleep = sleep.unwrap_err();
     assert!(matches!(sleep, InvokeError::Timeout { .. }));
     assert!(sleep
