@@ -691,6 +691,8 @@ impl FunctionHandle {
                 }
             }
             Err(WorkerFailure::Timeout) => {
+                // Lambda reports a timed-out invocation as having run exactly its timeout.
+                invocation.duration = info.timeout;
                 lines.push(line(logs::timeout_line(
                     SystemTime::now(),
                     &request_id,
@@ -730,13 +732,21 @@ impl FunctionHandle {
             max_used = info.memory_mb;
         }
         invocation.max_memory_used_mb = max_used;
+        let breakdown = match &invocation.result {
+            Err(InvokeError::Timeout { .. }) => Some(logs::Breakdown::Timeout),
+            Err(e @ (InvokeError::OutOfMemory { .. } | InvokeError::Exit { .. })) => {
+                Some(logs::Breakdown::Error(e.error_type()))
+            }
+            _ => None,
+        };
         let end = logs::end_line(&request_id);
         let report = logs::report_line(
             &request_id,
-            duration,
+            invocation.duration,
             info.memory_mb,
             max_used,
             init_duration,
+            breakdown,
         );
         lines.extend([end, report].map(|message| LogLine {
             timestamp: ended,
@@ -768,6 +778,7 @@ impl FunctionHandle {
             Duration::ZERO,
             self.info.memory_mb,
             0,
+            None,
             None,
         )));
         let stream: Arc<str> = logs::log_stream_name(&self.info.version).into();

@@ -291,7 +291,18 @@ pub(crate) fn end_line(request_id: &str) -> String {
     line
 }
 
-/// Lambda's REPORT line, tab separated, with a trailing tab.
+/// How an invocation that broke its worker ended, for the REPORT line's `Status` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Breakdown<'a> {
+    /// The timeout passed: `Status: timeout`.
+    Timeout,
+    /// The runtime died (a crash, out of memory): `Status: error`, with its error type.
+    Error(&'a str),
+}
+
+/// Lambda's REPORT line, tab separated, with a trailing tab; after an invocation that broke
+/// its worker, a `Status` field last (as Lambda writes it: `…\tMax Memory Used: 1201 MB\tStatus:
+/// timeout`, with no tab after it).
 ///
 /// Written with integer arithmetic: it is formatted for every invocation, and `{:.2}` on a
 /// float was a third of the cost of an invocation's log lines.
@@ -301,6 +312,7 @@ pub(crate) fn report_line(
     memory_mb: u32,
     max_memory_used_mb: u32,
     init: Option<Duration>,
+    breakdown: Option<Breakdown<'_>>,
 ) -> String {
     use std::fmt::Write as _;
     let billed = nanos(duration).div_ceil(1_000_000).max(1);
@@ -318,6 +330,14 @@ pub(crate) fn report_line(
         line.push_str("Init Duration: ");
         push_ms(&mut line, init);
         line.push_str(" ms\t");
+    }
+    match breakdown {
+        None => {}
+        Some(Breakdown::Timeout) => line.push_str("Status: timeout"),
+        Some(Breakdown::Error(error_type)) => {
+            line.push_str("Status: error\tError Type: ");
+            line.push_str(error_type);
+        }
     }
     line
 }
@@ -502,18 +522,19 @@ mod tests {
             128,
             40,
             Some(Duration::from_micros(120_500)),
+            None,
         );
         assert_eq!(
             line,
             "REPORT RequestId: r-1\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 120.50 ms\t"
         );
-        let warm = report_line("r-2", Duration::from_micros(300), 256, 50, None);
+        let warm = report_line("r-2", Duration::from_micros(300), 256, 50, None, None);
         assert!(warm.contains("\tDuration: 0.30 ms\t"), "{warm}");
         assert!(
             warm.ends_with("Billed Duration: 1 ms\tMemory Size: 256 MB\tMax Memory Used: 50 MB\t")
         );
         let rounded = |nanos: u64| {
-            let line = report_line("r", Duration::from_nanos(nanos), 128, 1, None);
+            let line = report_line("r", Duration::from_nanos(nanos), 128, 1, None, None);
             line.split('\t').nth(1).unwrap_or_default().to_string()
         };
         assert_eq!(rounded(0), "Duration: 0.00 ms");
@@ -521,7 +542,34 @@ mod tests {
         assert_eq!(rounded(5_000), "Duration: 0.01 ms", "half rounds up");
         assert_eq!(rounded(1_999_994_999), "Duration: 1999.99 ms");
         assert_eq!(rounded(1_999_995_000), "Duration: 2000.00 ms");
-        let billed = report_line("r", Duration::from_nanos(2_000_000_001), 128, 1, None);
+        let billed = report_line("r", Duration::from_nanos(2_000_000_001), 128, 1, None, None);
         assert!(billed.contains("Billed Duration: 2001 ms"), "{billed}");
+        // As a timed-out invocation's REPORT reads in CloudWatch (2026).
+        let timeout = report_line(
+            "r-3",
+            Duration::from_secs(180),
+            1280,
+            1201,
+            None,
+            Some(Breakdown::Timeout),
+        );
+        assert_eq!(
+            timeout,
+            "REPORT RequestId: r-3\tDuration: 180000.00 ms\tBilled Duration: 180000 ms\tMemory Size: 1280 MB\tMax Memory Used: 1201 MB\tStatus: timeout"
+        );
+        let crashed = report_line(
+            "r-4",
+            Duration::from_millis(5),
+            128,
+            128,
+            Some(Duration::from_millis(30)),
+            Some(Breakdown::Error("Runtime.OutOfMemory")),
+        );
+        assert!(
+            crashed.ends_with(
+                "\tMax Memory Used: 128 MB\tInit Duration: 30.00 ms\tStatus: error\tError Type: Runtime.OutOfMemory"
+            ),
+            "{crashed}"
+        );
     }
 }

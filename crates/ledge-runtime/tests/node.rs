@@ -455,6 +455,7 @@ exports.handler = async (event) => {
         assert!(t.duration >= Duration::from_secs(1));
         // The worker's memory when it was killed, not nothing.
         assert!(t.max_memory_used_mb >= 10, "{}", t.max_memory_used_mb);
+        assert!(text.trim_end().ends_with("\tStatus: timeout"), "{text}");
     }
     let exit = exit.unwrap_err();
     assert_eq!(exit.error_type(), "Runtime.ExitError");

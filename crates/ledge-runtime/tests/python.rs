@@ -352,6 +352,21 @@ def handler(event, context):
         "{}",
         hog.logs.text()
     );
+    // As Lambda writes them (2026): a timed-out invocation ran exactly its timeout and its
+    // REPORT ends in `Status: timeout`; a runtime that died, `Status: error` and the type.
+    let report = |text: String| text.lines().last().unwrap_or_default().to_string();
+    let hog_report = report(hog.logs.text());
+    assert!(
+        hog_report.contains("\tDuration: 1000.00 ms\tBilled Duration: 1000 ms\t")
+            && hog_report.ends_with("\tStatus: timeout"),
+        "{hog_report}"
+    );
+    assert_eq!(hog.duration, Duration::from_secs(1));
+    let oom_report = report(oom.logs.text());
+    assert!(
+        oom_report.ends_with("\tStatus: error\tError Type: Runtime.OutOfMemory"),
+        "{oom_report}"
+    );
     assert_eq!(oom.max_memory_used_mb, 128, "{}", oom.logs.text());
     let oom = oom.result;
     let sleep = sleep.unwrap_err();
