@@ -251,13 +251,7 @@ impl Worker {
             }
             Err(_) => {
                 limits::kill_group(pid);
-                return Err(SpawnError::Crashed(
-                    format!(
-                        "init timed out after {:.2} seconds",
-                        info.init_timeout.as_secs_f64()
-                    ),
-                    take_raw(&raw),
-                ));
+                return Err(init_timed_out(info, &raw));
             }
         };
         drop(listener);
@@ -278,13 +272,7 @@ impl Worker {
             }
             Err(_) => {
                 limits::kill_group(pid);
-                return Err(SpawnError::Crashed(
-                    format!(
-                        "init timed out after {:.2} seconds",
-                        info.init_timeout.as_secs_f64()
-                    ),
-                    take_raw(&raw),
-                ));
+                return Err(init_timed_out(info, &raw));
             }
         };
         let mut init_logs = split_lines(&reply.logs);
@@ -368,15 +356,7 @@ impl Worker {
                 let status = wait_exit(&mut self.child, self.namespaced).await;
                 return Err(SpawnError::Crashed(status, take_raw(&self.raw)));
             }
-            Err(_) => {
-                return Err(SpawnError::Crashed(
-                    format!(
-                        "init timed out after {:.2} seconds",
-                        info.init_timeout.as_secs_f64()
-                    ),
-                    take_raw(&self.raw),
-                ))
-            }
+            Err(_) => return Err(init_timed_out(info, &self.raw)),
         };
         let mut init_logs = split_lines(&reply.logs);
         init_logs.extend(take_raw(&self.raw));
@@ -472,6 +452,17 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The init phase ran past `init_timeout`: a crash, with what the worker wrote meanwhile.
+fn init_timed_out(info: &VersionInfo, raw: &RawOutput) -> SpawnError {
+    SpawnError::Crashed(
+        format!(
+            "init timed out after {:.2} seconds",
+            info.init_timeout.as_secs_f64()
+        ),
+        take_raw(raw),
+    )
 }
 
 struct RemoveOnDrop(PathBuf);

@@ -384,17 +384,7 @@ impl LambdaTriggers {
             &self.inner.identity,
         );
         let mut target = default.clone();
-        let mut record = convert::request_record(
-            &parts.method,
-            &parts.uri,
-            convert::event_headers(
-                &parts.headers,
-                origin_spelling(&parts),
-                CloudFrontNames::CloudFronts,
-            ),
-            ctx.client_ip,
-        );
-        record.origin = Some(fetch::event_origin(&target));
+        let mut record = origin_record(&parts, &target, ctx.client_ip);
         if let Some(assoc) = oreq {
             if assoc.include_body {
                 let (b, exposed) = body::expose(body, ORIGIN_BODY_LIMIT).await?;
@@ -412,17 +402,7 @@ impl LambdaTriggers {
                 Outcome::Changed(ValidResult::Request(obj) | ValidResult::Response(obj)) => {
                     body = apply_request(&mut parts, body, &obj, &record)?;
                     target = fetch::result_target(&obj, &default)?;
-                    record = convert::request_record(
-                        &parts.method,
-                        &parts.uri,
-                        convert::event_headers(
-                            &parts.headers,
-                            origin_spelling(&parts),
-                            CloudFrontNames::CloudFronts,
-                        ),
-                        ctx.client_ip,
-                    );
-                    record.origin = Some(fetch::event_origin(&target));
+                    record = origin_record(&parts, &target, ctx.client_ip);
                 }
             }
         }
@@ -503,11 +483,23 @@ fn viewer_record(
     convert::request_record(req.method(), req.uri(), headers, ctx.client_ip)
 }
 
-/// The spelling of the headers CloudFront sends to the origin: an HTTP/1 viewer's own where
-/// they are forwarded, else `Canonical-Case` (also for an HTTP/2 viewer: the names go out on
+/// The request CloudFront sends to the origin `target`, as origin-request and
+/// origin-response show it. Its headers are spelled as an HTTP/1 viewer's own where they are
+/// forwarded, else `Canonical-Case` (also for an HTTP/2 viewer: the names go out on
 /// CloudFront's HTTP/1.1 connection to the origin, which spells them so).
-fn origin_spelling(parts: &http::request::Parts) -> Spelling<'_> {
-    Spelling::Http1(parts.extensions.get())
+fn origin_record(
+    parts: &http::request::Parts,
+    target: &fetch::Target,
+    client_ip: std::net::IpAddr,
+) -> ev::Request {
+    let headers = convert::event_headers(
+        &parts.headers,
+        Spelling::Http1(parts.extensions.get()),
+        CloudFrontNames::CloudFronts,
+    );
+    let mut record = convert::request_record(&parts.method, &parts.uri, headers, client_ip);
+    record.origin = Some(fetch::event_origin(target));
+    record
 }
 
 /// A result that failed validation: 502, with the reason on the error page (§5.3).
