@@ -167,6 +167,14 @@ async fn hostile_functions_get_the_spec_status_and_nothing_else_breaks() {
     ledge_test::assert_eventually!(
         read(&e, "logs/aws_lambda_us-east-1.hangs.log").contains("Task timed out")
     );
+    // REPORT says how the worker ended, as Lambda's does.
+    ledge_test::assert_eventually!(read(&e, "logs/aws_lambda_us-east-1.hangs.log")
+        .lines()
+        .any(|l| l.contains("\tREPORT RequestId: ") && l.ends_with("\tStatus: timeout")));
+    ledge_test::assert_eventually!(read(&e, "logs/aws_lambda_us-east-1.crashes.log")
+        .lines()
+        .any(|l| l.contains("\tREPORT RequestId: ")
+            && l.ends_with("\tStatus: error\tError Type: Runtime.ExitError")));
     ledge_test::assert_eventually!(
         read(&e, "logs/aws_lambda_us-east-1.nohandler.log").contains("HandlerNotFound")
     );
