@@ -36,9 +36,10 @@ pub(crate) fn peak_rss_kib(pid: u32) -> Option<u32> {
     let mut peak = None;
     let mut seen = HashSet::new();
     let mut todo = vec![pid];
-    // Bounded: a fork bomb's tree is not worth walking to the end for a log line.
+    // Bounded (it runs on an edge thread): a fork bomb's tree is not worth walking to the end
+    // for a log line; the interpreter is within the first three levels.
     while let Some(p) = todo.pop() {
-        if seen.len() >= 256 || !seen.insert(p) {
+        if seen.len() >= 64 || !seen.insert(p) {
             continue;
         }
         if let Some(kib) = vm_hwm_kib(p) {
