@@ -482,3 +482,50 @@ async fn a_new_version_is_prewarmed_and_switched_atomically() {
         "cold start after the swap: {first_report}"
     );
 }
+
+/// Hostile viewer bytes (lambda-edge.md §3.7): header values that are not UTF-8 reach the
+/// function as UTF-8 (read as ISO-8859-1), a raw UTF-8 request target as it is; a target
+/// whose raw bytes are not UTF-8 gets CloudFront's 400 page (hyper's own was a bare 400).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_utf8_viewer_bytes_reach_the_function_as_utf8() {
+    let o = Origin::new().route("/", Route::ok("body")).run().await;
+    let f = Function::node("dump", DUMP_JS);
+    let mut d = snapshot::distribution("E0", "vreq.ledge.localhost", o.port());
+    lambda::associate(&mut d, "viewer-request", &f, false);
+    let e = start_with(&f, vec![d]);
+    let ask = |raw: &'static [u8]| async move {
+        let out = client::raw(e.http, raw, std::time::Duration::from_secs(10)).await;
+        String::from_utf8(out).unwrap_or_else(|e| panic!("{e:?}"))
+    };
+
+    let text = ask(
+        b"GET /caf\xc3\xa9/x?q=\xe2\x82\xac HTTP/1.1\r\nhost: vreq.ledge.localhost\r\n\
+X-Latin: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    let body = text.split("\r\n\r\n").nth(1).expect("a body");
+    let ev: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let request = &ev["Records"][0]["cf"]["request"];
+    assert_eq!(request["uri"], json!("/caf\u{e9}/x"));
+    assert_eq!(request["querystring"], json!("q=\u{20ac}"));
+    assert_eq!(
+        request["headers"]["x-latin"][0]["value"],
+        json!("caf\u{e9}")
+    );
+    assert_eq!(request["headers"]["x-utf8"][0]["value"], json!("caf\u{e9}"));
+
+    for raw in [
+        &b"GET /caf\xe9/x HTTP/1.1\r\nhost: vreq.ledge.localhost\r\n\r\n"[..],
+        &b"GET /x?r=\xe9 HTTP/1.1\r\nhost: vreq.ledge.localhost\r\n\r\n"[..],
+    ] {
+        let text = ask(raw).await;
+        assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+        let lower = text.to_ascii_lowercase();
+        assert!(lower.contains("x-cache: error from cloudfront"), "{text}");
+        assert!(
+            text.contains("The request could not be satisfied"),
+            "{text}"
+        );
+    }
+}

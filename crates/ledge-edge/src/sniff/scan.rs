@@ -21,6 +21,9 @@ pub enum Refusal {
     UrlTooLong,
     /// A malformed request line (400).
     BadRequestLine,
+    /// A request target with bytes outside ASCII that are not UTF-8 (400): hyper takes raw
+    /// UTF-8 but refuses anything else with a bare 400, without CloudFront's page.
+    TargetNotUtf8,
     /// A malformed header line: bad name, whitespace before the colon, control bytes (400).
     BadHeader,
     /// A header continued on the next line (obsolete line folding, 400).
@@ -47,6 +50,7 @@ impl Refusal {
             Self::HeadTooLarge => "request head over the limit",
             Self::UrlTooLong => "URL over the limit",
             Self::BadRequestLine => "malformed request line",
+            Self::TargetNotUtf8 => "request target neither ASCII nor UTF-8",
             Self::BadHeader => "malformed header line",
             Self::FoldedHeader => "folded header line",
             Self::ContentLengthAndTransferEncoding => "CL+TE",
@@ -112,6 +116,49 @@ enum ValuePos {
     TrailingSpace,
 }
 
+/// UTF-8 validation one byte at a time (RFC 3629: no overlong forms, no surrogates, nothing
+/// above U+10FFFF), for request targets that arrive in pieces.
+#[derive(Debug, Clone, Copy, Default)]
+struct Utf8 {
+    /// Continuation bytes still expected.
+    need: u8,
+    /// The range the next continuation byte must fall in.
+    lo: u8,
+    hi: u8,
+}
+
+impl Utf8 {
+    /// Takes the next byte; false once the bytes cannot be UTF-8.
+    fn push(&mut self, b: u8) -> bool {
+        if self.need > 0 {
+            if !(self.lo..=self.hi).contains(&b) {
+                return false;
+            }
+            self.need -= 1;
+            (self.lo, self.hi) = (0x80, 0xbf);
+            return true;
+        }
+        let (need, lo, hi) = match b {
+            0x00..=0x7f => return true,
+            0xc2..=0xdf => (1, 0x80, 0xbf),
+            0xe0 => (2, 0xa0, 0xbf),
+            0xed => (2, 0x80, 0x9f),
+            0xe1..=0xef => (2, 0x80, 0xbf),
+            0xf0 => (3, 0x90, 0xbf),
+            0xf1..=0xf3 => (3, 0x80, 0xbf),
+            0xf4 => (3, 0x80, 0x8f),
+            _ => return false,
+        };
+        *self = Self { need, lo, hi };
+        true
+    }
+
+    /// Whether the bytes so far end on a whole character.
+    fn complete(&self) -> bool {
+        self.need == 0
+    }
+}
+
 /// The framer of one connection.
 #[derive(Debug, Clone)]
 pub struct Scanner {
@@ -128,6 +175,7 @@ pub struct Scanner {
     /// The previous byte was a CR ending a line.
     cr: bool,
     url_len: u64,
+    target_utf8: Utf8,
     method_len: u8,
     /// The method is `PRI` so far and the target `*` (the HTTP/2 preface).
     pri: bool,
@@ -165,6 +213,7 @@ impl Scanner {
             heads: 0,
             cr: false,
             url_len: 0,
+            target_utf8: Utf8::default(),
             method_len: 0,
             pri: true,
             version: [0; 8],
@@ -294,6 +343,7 @@ impl Scanner {
         self.head_start = at;
         self.cr = false;
         self.url_len = 0;
+        self.target_utf8 = Utf8::default();
         self.method_len = 0;
         self.pri = self.heads == 0;
         self.version_len = 0;
@@ -337,10 +387,16 @@ impl Scanner {
             }
             State::Target => {
                 if b == b' ' && self.url_len > 0 {
+                    if !self.target_utf8.complete() {
+                        return Err(Refusal::TargetNotUtf8);
+                    }
                     self.pri &= self.url_len == 1;
                     self.state = State::Version;
                 } else if b > b' ' && b != 0x7f {
                     self.pri &= self.url_len == 0 && b == b'*';
+                    if !self.target_utf8.push(b) {
+                        return Err(Refusal::TargetNotUtf8);
+                    }
                     self.url_len += 1;
                     if self.url_len > self.max_url {
                         return Err(Refusal::UrlTooLong);

@@ -141,6 +141,12 @@ fn smuggling_shapes_are_refused() {
         (b"GET /\r\n\r\n", BadRequestLine),
         (b"GET / HTTP/1.2\r\n\r\n", BadRequestLine),
         (b"PRI * HTTP/2.0\r\n\r\n", BadRequestLine), // only as a connection's first bytes
+        (b"GET /caf\xe9 HTTP/1.1\r\n\r\n", TargetNotUtf8), // ISO-8859-1
+        (b"GET /?q=\xe9x HTTP/1.1\r\n\r\n", TargetNotUtf8),
+        (b"GET /\xc3 HTTP/1.1\r\n\r\n", TargetNotUtf8), // cut short
+        (b"GET /\xc0\xaf HTTP/1.1\r\n\r\n", TargetNotUtf8), // overlong
+        (b"GET /\xed\xa0\x80 HTTP/1.1\r\n\r\n", TargetNotUtf8), // a surrogate
+        (b"GET /\xf4\x90\x80\x80 HTTP/1.1\r\n\r\n", TargetNotUtf8), // over U+10FFFF
     ];
     for (input, want) in cases {
         let mut input = input.to_vec();
@@ -164,6 +170,7 @@ fn lenient_but_unambiguous_heads_pass() {
         b"POST / HTTP/1.1\nContent-Length:  2 \nX-Content-Length: 1, 2\n\nab",
         b"\r\n\r\nGET / HTTP/1.1\r\nX-Transfer-Encoding: gzip\r\nTransfer-Encodings: x\r\n\r\n",
         b"GET /caf\xc3\xa9 HTTP/1.1\r\nX: \xff\r\n\r\n",
+        b"GET /\xe2\x82\xac?\xf0\x9f\x98\x80=\xed\x9f\xbf HTTP/1.1\r\n\r\n",
     ] {
         assert_eq!(
             scan_all(input),
