@@ -488,11 +488,15 @@ async fn a_new_version_is_prewarmed_and_switched_atomically() {
 /// whose raw bytes are not UTF-8 gets CloudFront's 400 page (hyper's own was a bare 400).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_utf8_viewer_bytes_reach_the_function_as_utf8() {
-    let o = Origin::new().route("/", Route::ok("body")).run().await;
+    let o = Origin::new()
+        .route("/caf\u{e9}/x", Route::ok("body"))
+        .run()
+        .await;
     let f = Function::node("dump", DUMP_JS);
     let mut d = snapshot::distribution("E0", "vreq.ledge.localhost", o.port());
     lambda::associate(&mut d, "viewer-request", &f, false);
-    let e = start_with(&f, vec![d]);
+    let plain = snapshot::distribution("E1", "plain.ledge.localhost", o.port());
+    let e = start_with(&f, vec![d, plain]);
     let ask = |raw: &'static [u8]| async move {
         let out = client::raw(e.http, raw, std::time::Duration::from_secs(10)).await;
         String::from_utf8(out).unwrap_or_else(|e| panic!("{e:?}"))
@@ -514,6 +518,16 @@ X-Latin: caf\xe9\r\nX-Utf8: caf\xc3\xa9\r\nConnection: close\r\n\r\n",
         json!("caf\u{e9}")
     );
     assert_eq!(request["headers"]["x-utf8"][0]["value"], json!("caf\u{e9}"));
+
+    // Unchanged by any function, the target goes to the origin as the viewer sent it.
+    let text = ask(
+        b"GET /caf\xc3\xa9/x HTTP/1.1\r\nhost: plain.ledge.localhost\r\n\
+Connection: close\r\n\r\n",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    let seen = o.last("/caf\u{e9}/x").expect("the origin was asked");
+    assert_eq!(seen.uri, "/caf\u{e9}/x");
 
     for raw in [
         &b"GET /caf\xe9/x HTTP/1.1\r\nhost: vreq.ledge.localhost\r\n\r\n"[..],
