@@ -244,3 +244,37 @@ fn an_http2_preface_passes_untouched() {
     assert_eq!(s.scan(&input), Scan::Clean);
     assert_eq!(s.unchecked_from(), None);
 }
+
+#[test]
+fn the_target_check_agrees_with_std_on_utf8() {
+    let valid = |bytes: &[u8]| {
+        let mut u = Utf8::default();
+        bytes.iter().all(|&b| u.push(b)) && u.complete()
+    };
+    let mut seq = Vec::with_capacity(3);
+    for a in 0x80..=0xffu8 {
+        for b in 0..=0xffu8 {
+            seq.clear();
+            seq.extend([a, b]);
+            assert_eq!(valid(&seq), std::str::from_utf8(&seq).is_ok(), "{seq:02x?}");
+            if (0xe0..=0xf4).contains(&a) {
+                for c in [0x00, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0] {
+                    seq.truncate(2);
+                    seq.push(c);
+                    // Three bytes after a four-byte lead are a valid start when one more
+                    // continuation byte completes them.
+                    let whole = if a >= 0xf0 {
+                        std::str::from_utf8(&[a, b, c, 0x80]).is_ok()
+                    } else {
+                        std::str::from_utf8(&seq).is_ok()
+                    };
+                    let prefix_ok = {
+                        let mut u = Utf8::default();
+                        seq.iter().all(|&x| u.push(x))
+                    };
+                    assert_eq!(prefix_ok, whole, "{seq:02x?}");
+                }
+            }
+        }
+    }
+}
