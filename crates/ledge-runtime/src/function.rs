@@ -651,7 +651,7 @@ impl FunctionHandle {
             lines: mut function_lines,
             duration,
             log_stream,
-            max_rss_kib: worker_peak_kib,
+            max_rss_kib,
         } = finished;
         // One clock read for the runtime's three lines: START is dated when the worker took
         // the request, END and REPORT when its answer came.
@@ -664,32 +664,24 @@ impl FunctionHandle {
         lines.append(&mut function_lines);
         invocation.duration = duration;
 
-        // On a failure that broke the worker, what it last used (Lambda's REPORT shows the
-        // real peak then too: a timeout's, or the whole memory size after an out-of-memory).
-        let mut max_rss_kib = worker_peak_kib;
         invocation.result = match outcome {
-            Ok(reply) => {
-                max_rss_kib = reply.max_rss_kib;
-                match reply.kind {
-                    protocol::RESULT => Ok(reply.body),
-                    protocol::ERROR => {
-                        Err(InvokeError::Function(FunctionError::from_body(reply.body)))
+            Ok(reply) => match reply.kind {
+                protocol::RESULT => Ok(reply.body),
+                protocol::ERROR => Err(InvokeError::Function(FunctionError::from_body(reply.body))),
+                protocol::FATAL => {
+                    let error = FunctionError::from_body(reply.body);
+                    if error.error_type == "Runtime.OutOfMemory" {
+                        Err(InvokeError::OutOfMemory {
+                            request_id: request_id.clone(),
+                        })
+                    } else {
+                        Err(InvokeError::Function(error))
                     }
-                    protocol::FATAL => {
-                        let error = FunctionError::from_body(reply.body);
-                        if error.error_type == "Runtime.OutOfMemory" {
-                            Err(InvokeError::OutOfMemory {
-                                request_id: request_id.clone(),
-                            })
-                        } else {
-                            Err(InvokeError::Function(error))
-                        }
-                    }
-                    _ => Err(InvokeError::Protocol {
-                        request_id: request_id.clone(),
-                    }),
                 }
-            }
+                _ => Err(InvokeError::Protocol {
+                    request_id: request_id.clone(),
+                }),
+            },
             Err(WorkerFailure::Timeout) => {
                 // Lambda reports a timed-out invocation as having run exactly its timeout.
                 invocation.duration = info.timeout;
@@ -725,6 +717,8 @@ impl FunctionHandle {
             }),
         };
 
+        // The worker's peak, also after a failure that broke it (Lambda's REPORT shows the
+        // real peak then too: a timeout's, or the whole memory size after an out-of-memory).
         let mut max_used = max_rss_kib.div_ceil(1024);
         if matches!(invocation.result, Err(InvokeError::OutOfMemory { .. })) {
             // It reached its memory size, as Lambda reports it, whatever was measured on the
